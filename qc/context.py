@@ -1,0 +1,375 @@
+"""``PhotoContext``: decode a photo once, compute face, landmarks, masks lazily, once.
+
+Checks (``qc.checks.*``) and the capture normaliser only *read* a context.  Every
+expensive piece is a ``functools.cached_property`` so it is computed on first use and
+shared: decoding (Pillow, EXIF orientation applied), the face detections with their
+68 landmarks, the person/background mask and the 128-d face encoding.
+
+Coordinates are pixels of the decoded, orientation-corrected image: ``rgb`` has shape
+``(H, W, 3)`` uint8, so a 480×640 photo is an array of shape ``(640, 480, 3)``.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from . import faces as _faces
+
+#: Refuse images above this many pixels before decoding them (decompression bombs).
+#: 12 MP camera originals are 12e6; 50 MP leaves room for DSLRs.
+MAX_PIXELS = 50_000_000
+
+
+class DecodeError(Exception):
+    """The bytes are not a decodable image.  ``code`` is a stable reason code."""
+
+    def __init__(self, code: str, message_zh: str, message_en: str):
+        super().__init__(message_en)
+        self.code = code
+        self.message_zh = message_zh
+        self.message_en = message_en
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    """What the file says about itself, read before/while decoding.
+
+    ``width``/``height`` are after EXIF orientation.  ``dpi`` is the JFIF density when
+    the unit is dots per inch, else ``None``; ``quantization`` maps table id → 64
+    coefficients in natural (not zig-zag) order as Pillow reports them.
+    """
+
+    size_bytes: int
+    format: str | None
+    mode: str | None
+    bits: int | None
+    width: int
+    height: int
+    raw_width: int
+    raw_height: int
+    progressive: bool = False
+    dpi: tuple[float, float] | None = None
+    jfif_unit: int | None = None
+    jfif_density: tuple[int, int] | None = None
+    exif_orientation: int | None = None
+    has_exif: bool = False
+    has_icc: bool = False
+    quantization: dict[int, list[int]] = field(default_factory=dict)
+    subsampling: int | None = None
+    sha256: str = ""
+    draft_scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class DetectionParams:
+    """How faces are found (profile section ``[detection]``).
+
+    ``max_side``: detect on a copy at most this long (px); ``upsample``: dlib upsampling
+    on that copy; ``min_score``: detector threshold offset; ``secondary_min_score`` and
+    ``secondary_min_rel_width``: an additional face only counts when its detector score
+    and its width relative to the main face reach these (HOG finds round badges like
+    the astronaut's mission patch at low scores).
+    """
+
+    max_side: int = 640
+    upsample: int = 1
+    min_score: float = -0.3
+    secondary_min_score: float = 0.3
+    secondary_min_rel_width: float = 0.25
+
+
+def _read_source(source: Any) -> tuple[bytes, str | None]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source), None
+    if isinstance(source, (str, os.PathLike)):
+        p = Path(source)
+        return p.read_bytes(), str(p)
+    if hasattr(source, "read"):
+        return source.read(), getattr(source, "name", None)
+    raise TypeError(f"cannot read a photo from {type(source).__name__}")
+
+
+class PhotoContext:
+    """One photo, decoded once, with lazily computed face data.
+
+    Parameters
+    ----------
+    source : bytes | str | os.PathLike | file-like | numpy.ndarray
+        Encoded image bytes (preferred: format facts are kept), a path, or an already
+        decoded ``(H, W, 3)`` uint8 RGB array (format facts are then unknown).
+    detection : DetectionParams
+    max_decode_side : int, optional
+        For big JPEGs, let libjpeg decode at a reduced scale (1/2, 1/4, 1/8) so the
+        longer side stays at least this long.  Leave ``None`` for QC (exact pixels).
+    name : str, optional
+        File name for reports.
+    """
+
+    def __init__(self, source: Any, *, detection: DetectionParams | None = None,
+                 max_decode_side: int | None = None, name: str | None = None):
+        self.detection = detection or DetectionParams()
+        self.max_decode_side = max_decode_side
+        self._array: np.ndarray | None = None
+        if isinstance(source, np.ndarray):
+            self.data = b""
+            self._array = np.ascontiguousarray(source)
+            self.name = name
+        else:
+            self.data, path = _read_source(source)
+            self.name = name or path
+        self._memo: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------ decoding
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest() if self.data else ""
+
+    @cached_property
+    def _decoded(self) -> tuple[ImageFacts, np.ndarray]:
+        if self._array is not None:
+            a = self._array
+            if a.ndim == 2:
+                a = np.dstack([a] * 3)
+            h, w = a.shape[:2]
+            facts = ImageFacts(size_bytes=0, format=None, mode="RGB", bits=8, width=w, height=h,
+                               raw_width=w, raw_height=h)
+            return facts, a[:, :, :3].astype(np.uint8, copy=False)
+        return decode(self.data, max_side=self.max_decode_side)
+
+    @property
+    def decode_error(self) -> DecodeError | None:
+        try:
+            self._decoded
+        except DecodeError as e:
+            return e
+        return None
+
+    @property
+    def facts(self) -> ImageFacts:
+        return self._decoded[0]
+
+    @property
+    def rgb(self) -> np.ndarray:
+        """``(H, W, 3)`` uint8 RGB, EXIF orientation applied."""
+        return self._decoded[1]
+
+    @property
+    def height(self) -> int:
+        return self.rgb.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.rgb.shape[1]
+
+    @cached_property
+    def gray(self) -> np.ndarray:
+        import cv2  # noqa: PLC0415
+
+        return cv2.cvtColor(self.rgb, cv2.COLOR_RGB2GRAY)
+
+    @cached_property
+    def lab(self) -> np.ndarray:
+        """CIELAB (D65), float32, ``L`` in 0–100."""
+        import cv2  # noqa: PLC0415
+
+        return cv2.cvtColor(self.rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2Lab)
+
+    # ------------------------------------------------------------------ faces
+    @cached_property
+    def candidates(self) -> list[_faces.Face]:
+        """Every HOG detection (with landmarks), largest first, before the sanity rule."""
+        p = self.detection
+        return _faces.detect(self.rgb, max_side=p.max_side, upsample=p.upsample, min_score=p.min_score)
+
+    @cached_property
+    def faces(self) -> list[_faces.Face]:
+        """Faces that count: the strongest large detection plus plausible others."""
+        cands = self.candidates
+        if not cands:
+            return []
+        p = self.detection
+        main = max(cands, key=lambda f: (f.box.area * (1.0 if f.score > 0 else 0.25), f.score))
+        kept = [main]
+        for f in cands:
+            if f is main:
+                continue
+            if f.score >= p.secondary_min_score and f.box.width >= p.secondary_min_rel_width * main.box.width:
+                kept.append(f)
+        kept.sort(key=lambda f: f.box.area, reverse=True)
+        return kept
+
+    @property
+    def face(self) -> _faces.Face | None:
+        """The face when exactly one counts, else ``None``."""
+        fs = self.faces
+        return fs[0] if len(fs) == 1 else None
+
+    @cached_property
+    def encoding(self) -> np.ndarray | None:
+        """128-d float32 encoding of :attr:`face` (computed on first use, ~75 ms)."""
+        f = self.face
+        return None if f is None else _faces.encode(self.rgb, f)
+
+    # ------------------------------------------------------------------ person mask
+    @cached_property
+    def segmentation(self) -> "Segmentation":
+        from .segment import segment_person  # noqa: PLC0415
+
+        return segment_person(self.rgb, self.lab, self.face)
+
+    @property
+    def person_mask(self) -> np.ndarray:
+        """``(H, W)`` bool: the person (hair, ornaments, clothes included)."""
+        return self.segmentation.person
+
+    @property
+    def background_mask(self) -> np.ndarray:
+        return self.segmentation.background
+
+    @property
+    def crown_y(self) -> int | None:
+        """First row of the head (hair, buns, ornaments included), or ``None``."""
+        return self.segmentation.crown_y
+
+    def memo(self, key: str, fn):
+        """Cache a derived value shared between checks (e.g. the face crop)."""
+        if key not in self._memo:
+            self._memo[key] = fn()
+        return self._memo[key]
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """Person/background split of an image.
+
+    ``person`` and ``background`` are ``(H, W)`` bool arrays (not necessarily
+    complementary: an uncertain band between them belongs to neither).  ``bg_lab`` is
+    the estimated backdrop colour (CIELAB), ``crown_y`` the first head row or ``None``,
+    ``reliable`` is false when the backdrop is too busy for a colour model.
+    """
+
+    person: np.ndarray
+    background: np.ndarray
+    bg_lab: tuple[float, float, float]
+    crown_y: int | None
+    reliable: bool
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def _jfif_dpi(info: dict) -> tuple[tuple[float, float] | None, int | None, tuple[int, int] | None]:
+    unit = info.get("jfif_unit")
+    density = info.get("jfif_density")
+    dpi = None
+    if density is not None and unit == 1:
+        dpi = (float(density[0]), float(density[1]))
+    elif density is not None and unit == 2:
+        dpi = (density[0] * 2.54, density[1] * 2.54)
+    elif "dpi" in info and unit is None:
+        try:
+            dpi = (float(info["dpi"][0]), float(info["dpi"][1]))
+        except (TypeError, ValueError, IndexError):
+            dpi = None
+    return dpi, unit, tuple(density) if density is not None else None
+
+
+def decode(data: bytes, *, max_side: int | None = None) -> tuple[ImageFacts, np.ndarray]:
+    """Decode image ``data`` to ``(facts, rgb)``.
+
+    Raises :class:`DecodeError` (never another exception type) for empty, truncated,
+    unknown, or oversized inputs.  Greyscale, palette, alpha, CMYK and 16-bit inputs are
+    converted to 8-bit RGB here; the facts keep the original mode so ``colour_mode`` can
+    reject them.
+    """
+    if not data:
+        raise DecodeError("empty", "文件为空", "the file is empty")
+    sha = hashlib.sha256(data).hexdigest()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+            raw_w, raw_h = im.size
+            if raw_w * raw_h > MAX_PIXELS:
+                raise DecodeError("too_large",
+                                  f"图像像素过多（{raw_w}×{raw_h}），拒绝解码",
+                                  f"image has too many pixels ({raw_w}×{raw_h}); refused")
+            info = dict(im.info)
+            fmt = im.format
+            mode = im.mode
+            bits = getattr(im, "bits", None)
+            if bits is None:
+                bits = 16 if mode.startswith("I;16") or mode == "I" else 8
+            quant = {}
+            if fmt == "JPEG" and getattr(im, "quantization", None):
+                quant = {int(k): list(v) for k, v in im.quantization.items()}
+            subsampling = None
+            if fmt == "JPEG":
+                try:
+                    from PIL import JpegImagePlugin  # noqa: PLC0415
+
+                    subsampling = JpegImagePlugin.get_sampling(im)
+                except Exception:  # pragma: no cover - diagnostic only
+                    subsampling = None
+            exif = im.getexif()
+            orientation = exif.get(0x0112) if exif else None
+            draft_scale = 1.0
+            if max_side and fmt == "JPEG" and max(raw_w, raw_h) > 2 * max_side:
+                # libjpeg DCT scaling: picks the largest 1/2^k reduction keeping >= the request.
+                req = (max(1, raw_w * max_side // max(raw_w, raw_h)), max(1, raw_h * max_side // max(raw_w, raw_h)))
+                im.draft("RGB", req)
+                draft_scale = im.size[0] / float(raw_w)
+            im.load()
+            im = ImageOps.exif_transpose(im) if orientation and orientation != 1 else im
+            rgb = _to_rgb8(im)
+    except DecodeError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise DecodeError("too_large", "图像像素过多，疑似解压炸弹，拒绝解码",
+                          "image has too many pixels (decompression bomb); refused") from None
+    except UnidentifiedImageError:
+        raise DecodeError("not_an_image", "不是可识别的图像文件", "not a recognised image file") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        msg = str(e)
+        if "truncated" in msg.lower() or isinstance(e, EOFError):
+            raise DecodeError("truncated", "图像文件不完整（被截断）", "image file is truncated") from None
+        raise DecodeError("undecodable", f"图像无法解码：{msg}", f"image cannot be decoded: {msg}") from None
+    dpi, unit, density = _jfif_dpi(info)
+    h, w = rgb.shape[:2]
+    facts = ImageFacts(
+        size_bytes=len(data), format=fmt, mode=mode, bits=bits, width=w, height=h,
+        raw_width=raw_w, raw_height=raw_h,
+        progressive=bool(info.get("progressive") or info.get("progression")),
+        dpi=dpi, jfif_unit=unit, jfif_density=density, exif_orientation=orientation,
+        has_exif=bool(info.get("exif")), has_icc=bool(info.get("icc_profile")),
+        quantization=quant, subsampling=subsampling, sha256=sha, draft_scale=draft_scale,
+    )
+    return facts, rgb
+
+
+def _to_rgb8(im: Image.Image) -> np.ndarray:
+    """Any Pillow mode → ``(H, W, 3)`` uint8 RGB (alpha composited on white)."""
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(im, dtype=np.float64)
+        top = 65535.0 if a.max() > 255 else 255.0
+        g = np.clip(a / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return np.dstack([g, g, g])
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float64)
+        g = np.clip(a, 0, 255).astype(np.uint8)
+        return np.dstack([g, g, g])
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return np.asarray(Image.alpha_composite(bg, rgba).convert("RGB"))
+    if mode != "RGB":
+        im = im.convert("RGB")
+    return np.asarray(im)

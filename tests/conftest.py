@@ -1,0 +1,52 @@
+"""Fixtures shared by every test package."""
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _find_corpus() -> Path:
+    """The shared real-photo corpus: $KIOSK_CORPUS, ../shared/corpus, or /work/shared/corpus."""
+    for cand in (os.environ.get("KIOSK_CORPUS"), ROOT.parent / "shared" / "corpus", "/work/shared/corpus"):
+        if cand and (Path(cand) / "MANIFEST.csv").is_file():
+            return Path(cand)
+    return Path(os.environ.get("KIOSK_CORPUS") or ROOT.parent / "shared" / "corpus")
+
+
+CORPUS = _find_corpus()
+
+
+def corpus_available() -> bool:
+    return (CORPUS / "MANIFEST.csv").is_file()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not corpus_available():
+        pytest.skip(f"real-photo corpus not found at {CORPUS} (set KIOSK_CORPUS)")
+    return CORPUS / "images"
+
+
+@pytest.fixture(scope="session")
+def corpus_manifest() -> list[dict[str, str]]:
+    if not corpus_available():
+        pytest.skip(f"real-photo corpus not found at {CORPUS} (set KIOSK_CORPUS)")
+    with open(CORPUS / "MANIFEST.csv", newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def astronaut_path() -> Path:
+    skdata = pytest.importorskip("skimage.data")
+    return Path(skdata.data_dir) / "astronaut.png"
+
+
+@pytest.fixture(scope="session")
+def grace_hopper_path() -> Path:
+    cbook = pytest.importorskip("matplotlib.cbook")
+    return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
