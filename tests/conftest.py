@@ -21,6 +21,14 @@ def _find_corpus() -> Path:
 CORPUS = _find_corpus()
 
 
+def require_or_skip(reason: str) -> None:
+    """Skip with ``reason`` — or fail when ``KIOSK_REQUIRE_ALL=1`` (CI), so infrastructure
+    the suite needs (browser, PostgreSQL) cannot silently go missing there."""
+    if os.environ.get("KIOSK_REQUIRE_ALL") == "1":
+        pytest.fail(f"required for CI but unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def corpus_available() -> bool:
     return (CORPUS / "MANIFEST.csv").is_file()
 

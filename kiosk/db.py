@@ -1,0 +1,109 @@
+"""Database engine, sessions and migrations.
+
+One ``Database`` per app (``app.extensions["kiosk_db"]``).  A request gets one
+``Session`` (:func:`session`), the view commits once, teardown rolls back anything
+left and closes it.  Service functions take the session first and only ``flush()``.
+"""
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import Iterator
+
+from flask import current_app, g
+from sqlalchemy import create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class Database:
+    def __init__(self, url: str, *, echo: bool = False):
+        self.url = url
+        kwargs: dict = {"echo": echo, "future": True}
+        if url.startswith("sqlite"):
+            self._ensure_sqlite_dir(url)
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @staticmethod
+    def _ensure_sqlite_dir(url: str) -> None:
+        path = url.split("///", 1)[-1] if "///" in url else ""
+        if path and path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session for scripts and background jobs: commit on success, roll back on error."""
+        s = self.sessionmaker()
+        try:
+            yield s
+            s.commit()
+        except BaseException:
+            s.rollback()
+            raise
+        finally:
+            s.close()
+
+    # -------------------------------------------------------------- migrations
+    def alembic_config(self):
+        from alembic.config import Config  # noqa: PLC0415
+
+        cfg = Config()
+        cfg.set_main_option("script_location", str(MIGRATIONS))
+        cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        cfg.attributes["engine"] = self.engine
+        return cfg
+
+    def upgrade(self, revision: str = "head") -> None:
+        from alembic import command  # noqa: PLC0415
+
+        command.upgrade(self.alembic_config(), revision)
+
+    def current_revision(self) -> str | None:
+        from alembic.runtime.migration import MigrationContext  # noqa: PLC0415
+
+        with self.engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        from alembic.script import ScriptDirectory  # noqa: PLC0415
+
+        return ScriptDirectory.from_config(self.alembic_config()).get_current_head()
+
+    def table_names(self) -> list[str]:
+        return inspect(self.engine).get_table_names()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.close()
+
+
+def get_db(app=None) -> Database:
+    return (app or current_app).extensions["kiosk_db"]
+
+
+def session() -> Session:
+    """The request's session (created on first use)."""
+    if "db_session" not in g:
+        g.db_session = get_db().sessionmaker()
+    return g.db_session
+
+
+def close_session(exc: BaseException | None = None) -> None:
+    s = g.pop("db_session", None)
+    if s is not None:
+        if exc is not None or s.in_transaction():
+            s.rollback()
+        s.close()

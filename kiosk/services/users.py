@@ -1,0 +1,60 @@
+"""Accounts: create, authenticate, scope."""
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from ..models import Role, User, utcnow
+from . import audit
+
+MIN_PASSWORD = 8
+
+
+class UserError(ValueError):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def create_user(session: Session, username: str, password: str, role: str | Role, *,
+                display_name: str = "", org_unit_id: int | None = None,
+                imaging_unit_id: int | None = None, actor=None) -> User:
+    role = Role(role).value
+    username = username.strip()
+    if not username:
+        raise UserError("username", "用户名不能为空")
+    if len(password) < MIN_PASSWORD:
+        raise UserError("password", f"密码至少 {MIN_PASSWORD} 位")
+    if session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserError("exists", f"用户 {username} 已存在")
+    if role == Role.OPERATOR.value and org_unit_id is None:
+        raise UserError("org_unit", "采集操作员必须属于一个分部或学习中心")
+    if role == Role.IMAGING_UNIT.value and imaging_unit_id is None:
+        raise UserError("imaging_unit", "图像采集单位账号必须指定采集单位")
+    user = User(username=username, password_hash=generate_password_hash(password), role=role,
+                display_name=display_name or username, org_unit_id=org_unit_id,
+                imaging_unit_id=imaging_unit_id)
+    session.add(user)
+    session.flush()
+    audit.record(session, "user.create", actor=actor, object_type="user", object_id=user.id,
+                 username=username, role=role, org_unit_id=org_unit_id)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.username == username.strip()))
+    if user is None or not user.active or not check_password_hash(user.password_hash, password):
+        return None
+    user.last_login_at = utcnow()
+    session.flush()
+    return user
+
+
+def set_password(session: Session, user: User, password: str, *, actor=None) -> None:
+    if len(password) < MIN_PASSWORD:
+        raise UserError("password", f"密码至少 {MIN_PASSWORD} 位")
+    user.password_hash = generate_password_hash(password)
+    session.flush()
+    audit.record(session, "user.password", actor=actor, object_type="user", object_id=user.id)

@@ -1,0 +1,45 @@
+import hashlib
+import os
+
+import pytest
+
+from kiosk.store import PhotoStore, StoreError
+
+
+def test_put_is_content_addressed_and_idempotent(tmp_path):
+    st = PhotoStore(tmp_path)
+    data = b"\xff\xd8 photo bytes \xff\xd9"
+    h = st.put(data)
+    assert h == hashlib.sha256(data).hexdigest()
+    p = st.path_for(h)
+    assert p == tmp_path / h[:2] / h[2:4] / h and p.read_bytes() == data
+    mtime = p.stat().st_mtime_ns
+    assert st.put(data) == h and p.stat().st_mtime_ns == mtime  # not rewritten
+    assert st.get(h) == data and st.verify(h)
+
+
+def test_no_temp_files_left_and_failed_write_leaves_nothing(tmp_path, monkeypatch):
+    st = PhotoStore(tmp_path)
+    h = st.put(b"abc")
+    assert [f.name for f in st.path_for(h).parent.iterdir()] == [h]
+
+    def boom(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError):
+        st.put(b"other bytes")
+    h2 = hashlib.sha256(b"other bytes").hexdigest()
+    assert not st.exists(h2)
+    assert not any(f.name.startswith(".tmp-") for f in tmp_path.rglob("*"))
+
+
+def test_tampered_file_fails_verify_and_bad_names_are_refused(tmp_path):
+    st = PhotoStore(tmp_path)
+    h = st.put(b"original")
+    st.path_for(h).write_bytes(b"changed")
+    assert not st.verify(h)
+    with pytest.raises(StoreError):
+        st.path_for("../../etc/passwd")
+    with pytest.raises(StoreError):
+        st.get("0" * 64)

@@ -1,0 +1,110 @@
+"""A throw-away PostgreSQL server for the test run.
+
+Started only when PostgreSQL's server binaries are installed (``initdb``/``pg_ctl`` on
+PATH or under ``/usr/lib/postgresql/*/bin``); as root the cluster runs as the
+``postgres`` system user.  ``KIOSK_TEST_PG_URL`` points the tests at an existing
+server instead.  When neither is possible, the tests that need it are skipped with the
+reason.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+
+class PgUnavailable(Exception):
+    pass
+
+
+def _bin(name: str) -> str | None:
+    found = shutil.which(name)
+    if found:
+        return found
+    cands = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    return cands[-1] if cands else None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PgServer:
+    def __init__(self):
+        self.datadir: Path | None = None
+        self.port = 0
+        self._as: list[str] = []
+
+    def start(self) -> str:
+        initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
+        if not initdb or not pg_ctl:
+            raise PgUnavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise PgUnavailable("the psycopg driver is not installed") from None
+        root = Path(tempfile.mkdtemp(prefix="kiosk-pg-"))
+        self.datadir = root / "data"
+        if os.geteuid() == 0:
+            runuser = shutil.which("runuser")
+            try:
+                import pwd
+
+                pwd.getpwnam("postgres")
+            except KeyError:
+                raise PgUnavailable("running as root and there is no 'postgres' user to run the server") from None
+            if not runuser:
+                raise PgUnavailable("running as root without runuser")
+            self._as = [runuser, "-u", "postgres", "--"]
+            shutil.chown(root, "postgres")
+            os.chmod(root, 0o700)
+        self.port = _free_port()
+        run = lambda cmd: subprocess.run(self._as + cmd, check=True, capture_output=True, text=True,  # noqa: E731
+                                         timeout=120)
+        try:
+            run([initdb, "-D", str(self.datadir), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8",
+                 "--locale=C"])
+            run([pg_ctl, "-D", str(self.datadir), "-l", str(self.datadir / "server.log"), "-w", "-t", "60",
+                 "-o", f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"])
+        except subprocess.CalledProcessError as e:
+            raise PgUnavailable(f"could not start PostgreSQL: {e.stderr.strip()[:300]}") from None
+        url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+        deadline = time.time() + 20
+        import psycopg
+
+        while True:
+            try:
+                with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                                     autocommit=True) as c:
+                    c.execute("SELECT 1")
+                break
+            except psycopg.OperationalError:
+                if time.time() > deadline:
+                    raise PgUnavailable("PostgreSQL did not accept connections") from None
+                time.sleep(0.2)
+        return url
+
+    def create_database(self, name: str) -> str:
+        import psycopg
+
+        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+                             autocommit=True) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            c.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
+
+    def stop(self) -> None:
+        if self.datadir is None:
+            return
+        pg_ctl = _bin("pg_ctl")
+        subprocess.run(self._as + [pg_ctl, "-D", str(self.datadir), "-m", "immediate", "stop"],
+                       capture_output=True, timeout=60)
+        shutil.rmtree(self.datadir.parent, ignore_errors=True)
+        self.datadir = None
