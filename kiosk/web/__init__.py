@@ -1,0 +1,97 @@
+"""Web layer: one blueprint per audience, shared auth, CSRF, language, errors."""
+from __future__ import annotations
+
+from flask import Flask, g, jsonify, render_template, request, session
+from flask_wtf.csrf import CSRFError, CSRFProtect
+
+from .. import i18n
+
+csrf = CSRFProtect()
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def api_error(code: str, message: str, status: int):
+    """The one error shape of the JSON API."""
+    return jsonify({"ok": False, "error": {"code": code, "message": message}}), status
+
+
+def init_web(app: Flask) -> None:
+    csrf.init_app(app)
+
+    @app.before_request
+    def _lang():
+        lang = request.args.get("lang")
+        if lang in i18n.LANGS:
+            session["lang"] = lang
+        g.lang = session.get("lang") or app.config.get("DEFAULT_LANG", "zh")
+
+    @app.context_processor
+    def _inject():
+        from .auth import current_user  # noqa: PLC0415
+
+        return {"_": i18n._, "lang": i18n.current_lang(), "current_user": current_user(),
+                "status_label": i18n.status_label, "school_name": app.config.get("SCHOOL_NAME")}
+
+    from .auth import bp as auth_bp, load_user  # noqa: PLC0415
+
+    app.before_request(load_user)
+    app.register_blueprint(auth_bp)
+
+    from .public import bp as public_bp  # noqa: PLC0415
+    from .admin import bp as admin_bp  # noqa: PLC0415
+    from .api import bp as api_bp  # noqa: PLC0415
+
+    app.register_blueprint(public_bp)
+    app.register_blueprint(admin_bp, url_prefix="/admin")
+    app.register_blueprint(api_bp, url_prefix="/api/v1")
+
+    from .. import db  # noqa: PLC0415
+
+    def _rollback():
+        s = g.get("db_session")
+        if s is not None:
+            s.rollback()
+
+    @app.errorhandler(CSRFError)
+    def _csrf(e):
+        _rollback()
+        msg = i18n._("表单已过期或无效，请刷新页面后重试")
+        if wants_json():
+            return api_error("csrf", msg, 400)
+        return render_template("error.html", code=400, message=msg), 400
+
+    @app.errorhandler(404)
+    def _404(e):
+        _rollback()
+        if wants_json():
+            return api_error("not_found", i18n._("页面不存在"), 404)
+        return render_template("error.html", code=404, message=i18n._("页面不存在")), 404
+
+    @app.errorhandler(403)
+    def _403(e):
+        _rollback()
+        if wants_json():
+            return api_error("forbidden", i18n._("没有权限访问该页面"), 403)
+        return render_template("error.html", code=403, message=i18n._("没有权限访问该页面")), 403
+
+    @app.errorhandler(413)
+    def _413(e):
+        _rollback()
+        msg = "上传的文件太大" if i18n.current_lang() == "zh" else "The upload is too large"
+        if wants_json():
+            return api_error("too_large", msg, 413)
+        return render_template("error.html", code=413, message=msg), 413
+
+    @app.errorhandler(500)
+    def _500(e):
+        _rollback()
+        app.logger.exception("unhandled error")
+        msg = i18n._("服务器内部错误，操作未保存，请重试")
+        if wants_json():
+            return api_error("internal", msg, 500)
+        return render_template("error.html", code=500, message=msg), 500
+
+    del db
