@@ -1,6 +1,7 @@
 """Chinese-first UI text with an English translation table.
 
-Source strings are the Chinese UI text; ``_("登录")`` returns it unchanged for ``zh`` and
+Source strings are the Chinese UI text (each area may add its own entries with
+:func:`add_translations`); ``_("登录")`` returns it unchanged for ``zh`` and
 the English entry for ``en`` (falling back to Chinese when a string has no entry, so a
 missing translation is visible but never breaks a page).  ``format`` placeholders are
 filled after translation: ``_("共 {n} 人", n=3)``.
@@ -116,6 +117,11 @@ EN: dict[str, str] = {
     "最近登录": "Last login",
     "账号由管理员创建；密码至少 8 位。": "Accounts are created by an administrator; passwords need at least 8 characters.",
 }
+
+
+def add_translations(table: dict[str, str]) -> None:
+    """Let each area (blueprint module) keep its own Chinese → English entries."""
+    EN.update(table)
 
 
 def current_lang() -> str:

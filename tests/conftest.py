@@ -58,3 +58,20 @@ def astronaut_path() -> Path:
 def grace_hopper_path() -> Path:
     cbook = pytest.importorskip("matplotlib.cbook")
     return Path(cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
+
+
+# ---------------------------------------------------------------------------- browser
+@pytest.fixture(scope="session")
+def playwright_instance():
+    """Playwright driving Debian's Chromium; skipped (or failed under KIOSK_REQUIRE_ALL)
+    when either is missing."""
+    from .browser import chromium_path
+
+    if chromium_path() is None:
+        require_or_skip("Chromium is not installed (Debian package `chromium`)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_or_skip("playwright is not installed")
+    with sync_playwright() as p:
+        yield p

@@ -1,0 +1,186 @@
+"""Photos of students: record every capture/upload, decide, keep the history.
+
+State machine (``Photo.status``)::
+
+    captured ─┬─ approve ──► approved ── (a newer one is approved) ──► superseded
+    review  ──┤
+    pending ──┘
+       └────── retake / reject ──► rejected
+
+* ``pass`` may be approved by an operator; ``warn`` only after the manual checklist is
+  ticked (or by an admin); ``fail`` only by an admin with a written reason (override).
+* Approving makes the photo the student's one approved photo of the term; the previous
+  approved photo becomes ``superseded`` (never deleted).
+* Every change is in the audit log with the photo's SHA-256, the actor and station.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from ..models import Photo, PhotoStatus, QCReport, Role, Student, User, utcnow
+from ..store import PhotoStore
+from . import audit
+
+DECIDABLE = {PhotoStatus.CAPTURED.value, PhotoStatus.REVIEW.value, PhotoStatus.PENDING.value}
+
+#: Called as ``hook(session, photo, actor)`` after a photo becomes approved (identity and
+#: duplicate checks register here; see kiosk.services.identity).
+on_approved: list[Callable[[Session, Photo, Any], None]] = []
+
+
+class PhotoError(Exception):
+    """A decision that is not allowed.  ``code`` is stable; ``message`` is Chinese."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def next_version(session: Session, student_id: int) -> int:
+    cur = session.scalar(select(func.max(Photo.version)).where(Photo.student_id == student_id))
+    return (cur or 0) + 1
+
+
+def approved_photo(session: Session, student_id: int) -> Photo | None:
+    return session.scalar(select(Photo).where(Photo.student_id == student_id,
+                                              Photo.status == PhotoStatus.APPROVED.value))
+
+
+def latest_photo(session: Session, student_id: int) -> Photo | None:
+    return session.scalar(select(Photo).where(Photo.student_id == student_id).order_by(Photo.version.desc()).limit(1))
+
+
+def encoding_bytes(vec) -> bytes | None:
+    if vec is None:
+        return None
+    return np.asarray(vec, dtype=np.float32).tobytes()
+
+
+def encoding_array(blob: bytes | None) -> np.ndarray | None:
+    if not blob:
+        return None
+    return np.frombuffer(blob, dtype=np.float32)
+
+
+def record_photo(session: Session, store: PhotoStore, student: Student, *, original: bytes,
+                 spec: bytes | None, report=None, source: str, actor: User | str | None,
+                 status: str | None = None, original_name: str | None = None, normalized: bool = False,
+                 transform: dict | None = None, capture_session_id: int | None = None,
+                 station_id: int | None = None, station_name: str | None = None,
+                 intake_job_id: int | None = None, encoding=None, phash: int | None = None,
+                 identity_distance: float | None = None, ip: str | None = None) -> Photo:
+    """Store the bytes and add a new photo version with its QC report.
+
+    ``original`` is what was received (camera frame, uploaded file) and is stored first;
+    ``spec`` the 480×640 JPEG that was checked (``None`` when normalising failed: the
+    photo is then ``unusable``).  ``report`` is a :class:`qc.types.Report`.
+    """
+    original_sha = store.put(original)
+    spec_sha = store.put(spec) if spec is not None else None
+    verdict = report.verdict.value if report is not None else None
+    if status is None:
+        status = PhotoStatus.CAPTURED.value if spec is not None else PhotoStatus.UNUSABLE.value
+    photo = Photo(
+        student_id=student.id, version=next_version(session, student.id), source=source, status=status,
+        sha256=spec_sha, original_sha256=original_sha, original_name=original_name, normalized=normalized,
+        transform=transform, width=getattr(report, "width", None), height=getattr(report, "height", None),
+        size_bytes=len(spec) if spec is not None else None, qc_verdict=verdict,
+        profile=getattr(report, "profile", None), face_encoding=encoding_bytes(encoding), phash=phash,
+        identity_distance=identity_distance, session_id=capture_session_id, station_id=station_id,
+        intake_job_id=intake_job_id,
+        operator_id=actor.id if isinstance(actor, User) else None,
+    )
+    session.add(photo)
+    session.flush()
+    if report is not None:
+        d = report.to_dict()
+        session.add(QCReport(photo_id=photo.id, profile=d["profile"], profile_version=d["profile_version"],
+                             verdict=d["verdict"], checks=d["checks"], elapsed_ms=d["elapsed_ms"]))
+    audit.record(session, f"photo.{source}", actor=actor, object_type="photo", object_id=photo.id,
+                 term_id=student.term_id, photo_sha256=spec_sha, station=station_name, ip=ip,
+                 xh=student.xh, version=photo.version, verdict=verdict, status=status,
+                 original_sha256=original_sha, original_name=original_name)
+    session.flush()
+    return photo
+
+
+def can_approve(photo: Photo, actor: User | None, *, checklist_ok: bool = False,
+                override_reason: str | None = None) -> tuple[bool, str, str]:
+    """Whether ``actor`` may approve ``photo`` now: ``(ok, code, message_zh)``."""
+    if photo.status not in DECIDABLE:
+        return False, "state", f"该照片当前状态为 {photo.status}，不能再批准"
+    if photo.sha256 is None:
+        return False, "unusable", "原始照片无法生成合格的证件照，不能批准"
+    is_admin = actor is not None and getattr(actor, "role", None) == Role.ADMIN.value
+    verdict = photo.qc_verdict
+    if verdict == "pass":
+        return True, "ok", ""
+    if verdict == "warn":
+        if checklist_ok or is_admin:
+            return True, "ok", ""
+        return False, "checklist_required", "照片有提醒项：请先逐项核对人工检查清单并勾选确认"
+    if verdict == "fail" or verdict is None:
+        if not is_admin:
+            return False, "fail_needs_admin", "照片未通过检查，只能重拍；如确需使用须由管理员填写理由后批准"
+        if not (override_reason or "").strip():
+            return False, "reason_required", "管理员批准未通过的照片须填写理由"
+        return True, "override", ""
+    return False, "verdict", f"未知的检查结论 {verdict}"
+
+
+def approve(session: Session, photo: Photo, actor: User | str | None, *, checklist_ok: bool = False,
+            override_reason: str | None = None, station_name: str | None = None, ip: str | None = None,
+            run_hooks: bool = True) -> Photo:
+    """Make ``photo`` the student's approved photo (the previous one becomes superseded)."""
+    # Automatic actors (an intake job, the CLI) are plain strings: they get an
+    # operator's rights, never an admin's override.
+    user = actor if isinstance(actor, User) else None
+    ok, code, msg = can_approve(photo, user, checklist_ok=checklist_ok, override_reason=override_reason)
+    if not ok:
+        raise PhotoError(code, msg)
+    previous = approved_photo(session, photo.student_id)
+    if previous is not None and previous.id != photo.id:
+        previous.status = PhotoStatus.SUPERSEDED.value
+        session.flush()  # free the one-approved slot before taking it
+        audit.record(session, "photo.supersede", actor=actor, object_type="photo", object_id=previous.id,
+                     photo_sha256=previous.sha256, term_id=photo.student.term_id, station=station_name,
+                     ip=ip, xh=photo.student.xh, by_photo=photo.id)
+    photo.status = PhotoStatus.APPROVED.value
+    photo.decided_by_id = user.id if user else None
+    photo.decided_at = utcnow()
+    photo.override = code == "override"
+    if override_reason:
+        photo.decision_note = override_reason.strip()
+    elif checklist_ok:
+        photo.decision_note = "人工检查清单已确认"
+    session.flush()
+    audit.record(session, "photo.approve", actor=actor, object_type="photo", object_id=photo.id,
+                 photo_sha256=photo.sha256, term_id=photo.student.term_id, station=station_name, ip=ip,
+                 xh=photo.student.xh, verdict=photo.qc_verdict, override=photo.override,
+                 reason=override_reason, checklist=checklist_ok,
+                 superseded=previous.id if previous is not None and previous.id != photo.id else None)
+    if run_hooks:
+        for hook in on_approved:
+            hook(session, photo, actor)
+    return photo
+
+
+def reject(session: Session, photo: Photo, actor: User | str | None, *, reason: str = "",
+           action: str = "photo.retake", station_name: str | None = None, ip: str | None = None) -> Photo:
+    """Retake / reject: the photo stays on record as ``rejected``."""
+    if photo.status not in DECIDABLE:
+        raise PhotoError("state", f"该照片当前状态为 {photo.status}，不能再处理")
+    photo.status = PhotoStatus.REJECTED.value
+    photo.decided_by_id = actor.id if isinstance(actor, User) else None
+    photo.decided_at = utcnow()
+    photo.decision_note = reason or None
+    session.flush()
+    audit.record(session, action, actor=actor, object_type="photo", object_id=photo.id,
+                 photo_sha256=photo.sha256, term_id=photo.student.term_id, station=station_name, ip=ip,
+                 xh=photo.student.xh, reason=reason, verdict=photo.qc_verdict)
+    return photo
