@@ -48,6 +48,10 @@ class SegmentationParams:
         A pixel is confidently backdrop below ``backdrop_share × person_de``.
     busy_residual_de : float
         Median border residual above which the backdrop is "busy" (``reliable=False``).
+    frame_scan_px, frame_tol_de, frame_share, frame_step_de : int, float, float, float
+        A constant-colour frame at the edges (see ``qc.checks.border``) is replaced by
+        the content next to it before modelling, so a frame does not spoil the backdrop
+        model (the ``border`` check reports it).  ``frame_scan_px = 0`` disables this.
     """
 
     work_width: int = 240
@@ -56,6 +60,31 @@ class SegmentationParams:
     person_de_per_residual: float = 4.0
     backdrop_share: float = 0.6
     busy_residual_de: float = 6.0
+    frame_scan_px: int = 40
+    frame_tol_de: float = 6.0
+    frame_share: float = 0.97
+    frame_step_de: float = 10.0
+
+
+def strip_frame(rgb: np.ndarray, p: SegmentationParams) -> tuple[np.ndarray, dict[str, int]]:
+    """``rgb`` with any edge frame replaced by replicated content, and the insets found (px)."""
+    import cv2  # noqa: PLC0415
+
+    from .checks.border import Thresholds, frame_insets  # noqa: PLC0415
+
+    if p.frame_scan_px <= 0:
+        return rgb, {}
+    t = Thresholds(scan_px=p.frame_scan_px, min_px=1, uniform_tol_de=p.frame_tol_de,
+                   uniform_share=p.frame_share, step_de=p.frame_step_de)
+    ins = frame_insets(rgb, t)
+    if not any(ins.values()):
+        return rgb, ins
+    h, w = rgb.shape[:2]
+    # Two more lines per side: JPEG ringing blurs the frame's inner edge.
+    m = {k: (v + 2 if v else 0) for k, v in ins.items()}
+    inner = np.ascontiguousarray(rgb[m["top"]:h - m["bottom"], m["left"]:w - m["right"]])
+    out = cv2.copyMakeBorder(inner, m["top"], m["bottom"], m["left"], m["right"], cv2.BORDER_REPLICATE)
+    return out, ins
 
 
 def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -99,6 +128,7 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     import cv2  # noqa: PLC0415
 
     p = params or SegmentationParams()
+    rgb, insets = strip_frame(rgb, p)
     h, w = rgb.shape[:2]
     sw = max(8, min(w, p.work_width))
     scale = sw / float(w)
@@ -123,9 +153,12 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     sample[:side_bottom, :band] = True
     sample[:side_bottom, sw - band:] = True
     if fb is not None:
-        # Never sample inside (a margin around) the face.
-        mx, my = fb.width // 2, fb.height // 2
-        sample[max(0, fb.top - my):fb.bottom, max(0, fb.left - mx):fb.right + mx] = False
+        # Never sample inside (a margin around) the face; a large face must not wipe
+        # out the side bands, which carry the backdrop's vertical gradient.
+        mx, my = fb.width // 4, fb.height // 2
+        x0, x1 = max(band, fb.left - mx), min(sw - band, fb.right + mx)
+        sample[max(0, fb.top - my):fb.bottom, x0:x1] = False
+        sample[max(0, fb.top - my):fb.bottom, max(0, fb.left):fb.right] = False
     if sample.sum() < 12:
         sample[:top_band, :] = True
 
@@ -205,7 +238,8 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
             crown = _refine_crown(rgb, int(rows[0]), sy, scale, coeffs, (sw, sh), x0, x1, person_de)
     return Segmentation(person=person, background=background, bg_lab=bg_lab, crown_y=crown,
                         reliable=median_resid <= p.busy_residual_de,
-                        info={"border_residual_de": median_resid, "scale": scale, "person_de": person_de},
+                        info={"border_residual_de": median_resid, "scale": scale, "person_de": person_de,
+                              "frame": insets},
                         backdrop_de=de, model_lab=model, scale=scale, lab_small=small,
                         person_small=person_small.astype(bool), background_small=backdrop_small)
 

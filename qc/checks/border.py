@@ -68,14 +68,22 @@ def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds) -> int:
         run += 1
     if run < t.min_px or run >= n:
         return 0
-    step = float(np.sqrt(((med[run] - med[run - 1]) ** 2).sum()))
+    # The line right after the frame may be a JPEG-ringing mix: compare the frame colour
+    # with the content up to two lines further in.
+    nxt = med[run:min(n, run + 3)]
+    step = float(np.sqrt(((nxt - med[0]) ** 2).sum(axis=-1)).max())
     return run if step >= t.step_de else 0
+
+
+def frame_insets(rgb: np.ndarray, t: Thresholds) -> dict[str, int]:
+    """Frame thickness (px) per side: ``{"top", "bottom", "left", "right"}``."""
+    return {s: frame_thickness(rgb, s, t) for s in ("top", "bottom", "left", "right")}
 
 
 def check(ctx, t: Thresholds):
     rgb = ctx.rgb
     h, w = rgb.shape[:2]
-    found = {s: frame_thickness(rgb, s, t) for s in ("top", "bottom", "left", "right")}
+    found = frame_insets(rgb, t)
     worst = max(found.values())
     expected = "无边框"
     if worst == 0:

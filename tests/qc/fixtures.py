@@ -267,12 +267,12 @@ def shine(share_of_face: float = 0.04):
         hull = cv2.convexHull(np.round(lm).astype(np.int32))
         area = cv2.contourArea(hull)
         ed = np.linalg.norm(lm[42:48].mean(0) - lm[36:42].mean(0))
-        centres = [lm[27] - [0, 0.45 * ed], (lm[2] + lm[31]) / 2, (lm[14] + lm[35]) / 2]
-        r = np.sqrt(share_of_face * area / (3 * np.pi))
+        centres = [lm[27] - [0.35 * ed, 0.65 * ed], lm[27] - [-0.35 * ed, 0.65 * ed], lm[30], lm[8] - [0, 0.3 * ed]]
+        r = np.sqrt(share_of_face * area / (len(centres) * np.pi))
         mask = np.zeros(p.shape[:2], np.uint8)
         for c in centres:
             cv2.circle(mask, (int(c[0]), int(c[1])), max(1, int(r)), 1, -1)
-        out[mask > 0] = 252.0
+        out[mask > 0] = 247.0
         return out
     return fn
 
@@ -288,7 +288,7 @@ def lens_glare():
             cx, cy = lm[sl].mean(axis=0)
             cv2.ellipse(mask, (int(cx + 0.08 * ed), int(cy - 0.02 * ed)), (int(0.16 * ed), int(0.07 * ed)),
                         -20, 0, 360, 1, -1)
-        out[mask > 0] = 253.0
+        out[mask > 0] = 247.0
         return out
     return fn
 
