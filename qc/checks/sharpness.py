@@ -3,13 +3,17 @@
 Rule (spec §4, upstream label 照片清晰度).  Measured: variance of the Laplacian (3×3
 aperture, on 8-bit luma) over the face — the convex hull of the landmarks, eroded by
 4 px — of the shared crop normalised to an eye distance of 100 px, so the number does
-not depend on how large the face is in the photo.  A face that had to be enlarged to
+not depend on how large the face is in the photo; and rescaled by
+``(reference_luma / mean face luma)²`` so it does not depend on exposure either (the
+Laplacian scales with contrast: a face at 40 % brightness would otherwise read 6×
+softer — ``exposure`` judges the brightness).  A face that had to be enlarged to
 reach 100 px (eye distance < 100 px in the photo) is softer by that enlargement, which
 is what the rule is about.
 
-Profile keys: ``pass_min``, ``warn_min`` (Laplacian variance, grey levels²).
-Known limits: the variance also grows with contrast and noise: a grainy, under-lit face
-can read sharper than it is (``exposure`` catches the lighting).
+Profile keys: ``pass_min``, ``warn_min`` (Laplacian variance, grey levels², at the
+reference brightness), ``reference_luma`` (0–255).
+Known limits: the variance also grows with noise: a grainy, under-lit face can read
+sharper than it is (``exposure`` catches the lighting).
 """
 from __future__ import annotations
 
@@ -30,13 +34,14 @@ class Thresholds:
 
     pass_min: float
     warn_min: float
+    reference_luma: float
 
     def __post_init__(self):
         check_order("warn_min", self.warn_min, "pass_min", self.pass_min)
 
 
-def laplacian_variance(ctx) -> float:
-    """The sharpness measure of ``ctx.face`` (memoised)."""
+def laplacian_variance(ctx, reference_luma: float = 150.0) -> float:
+    """The sharpness measure of ``ctx.face`` (memoised per ``reference_luma``)."""
     def make():
         import cv2  # noqa: PLC0415
 
@@ -45,13 +50,14 @@ def laplacian_variance(ctx) -> float:
         m = cv2.erode(fc.face_mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         if m.sum() < 100:
             m = fc.face_mask
-        return float(lap[m].var())
+        mean = max(10.0, float(fc.gray[m].mean()))
+        return float(lap[m].var()) * (reference_luma / mean) ** 2
 
-    return ctx.memo("laplacian_variance", make)
+    return ctx.memo(("laplacian_variance", reference_luma), make)
 
 
 def check(ctx, t: Thresholds):
-    v = laplacian_variance(ctx)
+    v = laplacian_variance(ctx, t.reference_luma)
     expected = f"≥ {t.pass_min:g}"
     st = grade_low(v, t.pass_min, t.warn_min)
     if st is PASS:
