@@ -371,6 +371,10 @@ def decode(data: bytes, *, max_side: int | None = None) -> tuple[ImageFacts, np.
                 req = (max(1, raw_w * max_side // max(raw_w, raw_h)), max(1, raw_h * max_side // max(raw_w, raw_h)))
                 im.draft("RGB", req)
                 draft_scale = im.size[0] / float(raw_w)
+            if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:
+                # No end-of-image marker: truncated.  (face_recognition sets Pillow's
+                # LOAD_TRUNCATED_IMAGES globally, which would fill the rest with grey.)
+                raise DecodeError("truncated", "图像文件不完整（被截断）", "image file is truncated")
             im.load()
             im = ImageOps.exif_transpose(im) if orientation and orientation != 1 else im
             rgb = _to_rgb8(im)

@@ -7,9 +7,12 @@ resolution: walk inwards from the edge over at most ``scan_px`` lines; a line is
 median stays within ``uniform_tol_de`` of the edge line; it is a border when it is at
 least ``min_px`` thick, shorter than ``scan_px`` (a backdrop that stays uniform deeper
 in is not a frame), and the median colour steps by at least ``step_de`` into the next
-line.  Measured: the thickest frame found (px).
+line.  A *dark* edge (median L* ≤ ``dark_l_max``) that stays uniform for the whole
+scan depth is a border too (black letterbox/pillarbox bars wider than ``scan_px``).
+Measured: the thickest frame found (px; at least ``scan_px`` for a deep dark bar).
 
-Profile keys: ``scan_px``, ``min_px``, ``uniform_tol_de``, ``uniform_share``, ``step_de``.
+Profile keys: ``scan_px``, ``min_px``, ``uniform_tol_de``, ``uniform_share``, ``step_de``,
+``dark_l_max``.
 Known limits: a frame that covers only part of a side, or one of exactly the backdrop
 colour, is not seen (the latter is harmless).
 """
@@ -37,6 +40,7 @@ class Thresholds:
     uniform_tol_de: float
     uniform_share: float
     step_de: float
+    dark_l_max: float = -1.0
 
 
 def _lines(rgb: np.ndarray, side: str, n: int) -> np.ndarray:
@@ -66,6 +70,8 @@ def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds) -> int:
         if not uniform[i] or np.sqrt(((med[i] - med[0]) ** 2).sum()) > t.uniform_tol_de:
             break
         run += 1
+    if run >= n and med[0][0] <= t.dark_l_max:
+        return run
     if run < t.min_px or run >= n:
         return 0
     # The line right after the frame may be a JPEG-ringing mix: compare the frame colour
