@@ -76,8 +76,9 @@ class DetectionParams:
     Detection runs on a copy whose longer side is at most ``max_side`` px, first with
     ``upsample`` levels of dlib upsampling (0 = cheap: finds faces >= ~80 px in the
     working copy); when that pass finds no face scoring ``primary_min_score`` or more,
-    a second pass runs with ``fallback_upsample`` (finds faces down to ~40 px, 4x the
-    cost).  ``min_score`` is the detector threshold offset for listing candidates.
+    a second pass runs with ``fallback_upsample`` on a copy at most
+    ``fallback_max_side`` long (finds faces down to ~40 px there; group photos and
+    small frames — a spec photo never gets there).  ``min_score`` is the detector threshold offset for listing candidates.
 
     The main face is the largest candidate scoring at least ``primary_min_score``;
     another face only counts when its score reaches ``secondary_min_score`` and its box
@@ -93,6 +94,7 @@ class DetectionParams:
     secondary_min_rel_width: float = 0.25
     fallback_upsample: int = 1
     primary_min_score: float = 0.0
+    fallback_max_side: int = 1024
 
 
 def _read_source(source: Any) -> tuple[bytes, str | None]:
@@ -212,7 +214,7 @@ class PhotoContext:
         found = _faces.detect(self.rgb, max_side=p.max_side, upsample=p.upsample, min_score=p.min_score)
         self.detection_passes = 1
         if p.fallback_upsample > p.upsample and not any(f.score >= p.primary_min_score for f in found):
-            found = _faces.detect(self.rgb, max_side=p.max_side, upsample=p.fallback_upsample,
+            found = _faces.detect(self.rgb, max_side=p.fallback_max_side, upsample=p.fallback_upsample,
                                   min_score=p.min_score)
             self.detection_passes = 2
         return found
