@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .annotate import annotate  # PIL + numpy only; binds the function over the submodule name
 from .types import CheckResult, Report, Status, fold_verdict
 
 __all__ = ["check_photo", "load_profile", "annotate", "PhotoContext", "Profile", "ProfileError",
@@ -32,13 +33,6 @@ def load_profile(profile: Any = "chsi_xueli_v1"):
     from .profile import load_profile as _load  # noqa: PLC0415
 
     return _load(profile)
-
-
-def annotate(photo: Any, report: Report | None = None, profile: Any = "chsi_xueli_v1", **kw) -> bytes:
-    """Annotated PNG of a checked photo; see :func:`qc.annotate.annotate`."""
-    from .annotate import annotate as _annotate  # noqa: PLC0415
-
-    return _annotate(photo, report, profile, **kw)
 
 
 def __getattr__(name: str):
