@@ -84,7 +84,7 @@ class DetectionParams:
     another face only counts when its score reaches ``secondary_min_score`` and its box
     width is at least ``secondary_min_rel_width`` times the main face's (HOG finds round
     badges such as the astronaut's mission patch at low scores, real faces score higher).
-    Values measured on the shared corpus: see ``qc/calibration/README.md``.
+    Values measured on the shared corpus: see ``tools/calibration/README.md``.
     """
 
     max_side: int = 640

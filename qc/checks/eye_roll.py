@@ -1,7 +1,7 @@
 """``eye_roll``: the pupil line is level.
 
 Rule (spec §3, upstream label 瞳孔平行角度): angle of the line between the eye centres,
-≤ 2° pass, 2–5° warn, beyond fail (calibrated, see ``qc/calibration``).
+≤ 2° pass, 2–5° warn, beyond fail (calibrated, see ``tools/calibration``).
 Profile keys: ``pass_max``, ``warn_max`` (degrees).
 Known limits: a camera that is itself rolled gives the same reading (level the camera).
 """

@@ -14,7 +14,7 @@ Method (2-D landmark geometry, after levelling the eye line):
   protruding nose tip along that line: ``pitch = asin(pitch_gain · (u − pitch_norm))``,
   positive = chin down.
 
-Calibration (``qc/calibration/``): ``yaw_gain`` = 1.0 reproduces the turn angles judged
+Calibration (``tools/calibration/``): ``yaw_gain`` = 1.0 reproduces the turn angles judged
 by eye in the corpus manifest (driver ≈ 60°, harington_2 ≈ 30°, harington_3 ≈ 20–30°);
 ``pitch_norm`` is the median ``u`` over the corpus's frontal faces, ``pitch_gain`` =
 eye–chin height / nose-tip depth ≈ 120 mm / 35 mm.  A six-point perspective fit to a

@@ -5,7 +5,7 @@ encodings of this photo and of the reference (``ctx.reference_encoding``, set by
 :func:`qc.check_photo` from the ``reference`` argument).  ≤ ``pass_max`` pass,
 ≤ ``warn_max`` warn (operator compares side by side), beyond fail.  Not assessed when
 no reference is given.  Thresholds calibrated on the corpus identities
-(``qc/calibration/identity_table.csv``).
+(``tools/calibration/out/identity_table.csv``).
 
 Profile keys: ``pass_max``, ``warn_max`` (encoding distance).
 Known limits: the dlib model is weaker on children, East-Asian faces in some studies,
