@@ -73,18 +73,28 @@ class ImageFacts:
 class DetectionParams:
     """How faces are found (profile section ``[detection]``).
 
-    ``max_side``: detect on a copy at most this long (px); ``upsample``: dlib upsampling
-    on that copy; ``min_score``: detector threshold offset; ``secondary_min_score`` and
-    ``secondary_min_rel_width``: an additional face only counts when its detector score
-    and its width relative to the main face reach these (HOG finds round badges like
-    the astronaut's mission patch at low scores).
+    Detection runs on a copy whose longer side is at most ``max_side`` px, first with
+    ``upsample`` levels of dlib upsampling (0 = cheap: finds faces >= ~80 px in the
+    working copy); when that pass finds no face scoring ``primary_min_score`` or more,
+    a second pass runs with ``fallback_upsample`` on a copy at most
+    ``fallback_max_side`` long (finds faces down to ~40 px there; group photos and
+    small frames — a spec photo never gets there).  ``min_score`` is the detector threshold offset for listing candidates.
+
+    The main face is the largest candidate scoring at least ``primary_min_score``;
+    another face only counts when its score reaches ``secondary_min_score`` and its box
+    width is at least ``secondary_min_rel_width`` times the main face's (HOG finds round
+    badges such as the astronaut's mission patch at low scores, real faces score higher).
+    Values measured on the shared corpus: see ``tools/calibration/README.md``.
     """
 
     max_side: int = 640
-    upsample: int = 1
+    upsample: int = 0
     min_score: float = -0.3
     secondary_min_score: float = 0.3
     secondary_min_rel_width: float = 0.25
+    fallback_upsample: int = 1
+    primary_min_score: float = 0.0
+    fallback_max_side: int = 1024
 
 
 def _read_source(source: Any) -> tuple[bytes, str | None]:
@@ -107,6 +117,7 @@ class PhotoContext:
         Encoded image bytes (preferred: format facts are kept), a path, or an already
         decoded ``(H, W, 3)`` uint8 RGB array (format facts are then unknown).
     detection : DetectionParams
+    segmentation_params : qc.segment.SegmentationParams, optional
     max_decode_side : int, optional
         For big JPEGs, let libjpeg decode at a reduced scale (1/2, 1/4, 1/8) so the
         longer side stays at least this long.  Leave ``None`` for QC (exact pixels).
@@ -115,8 +126,11 @@ class PhotoContext:
     """
 
     def __init__(self, source: Any, *, detection: DetectionParams | None = None,
-                 max_decode_side: int | None = None, name: str | None = None):
+                 max_decode_side: int | None = None, name: str | None = None,
+                 segmentation_params: Any = None):
         self.detection = detection or DetectionParams()
+        #: :class:`qc.segment.SegmentationParams` (``None``: defaults).
+        self.segmentation_params = segmentation_params
         self.max_decode_side = max_decode_side
         self._array: np.ndarray | None = None
         if isinstance(source, np.ndarray):
@@ -127,6 +141,11 @@ class PhotoContext:
             self.data, path = _read_source(source)
             self.name = name or path
         self._memo: dict[str, Any] = {}
+        #: How many detection passes ran (0 = detection not run yet).
+        self.detection_passes = 0
+        #: 128-d encoding of the student's reference photo, set by :func:`qc.check_photo`
+        #: for the ``identity_match`` check (``None``: no reference).
+        self.reference_encoding: np.ndarray | None = None
 
     # ------------------------------------------------------------------ decoding
     @cached_property
@@ -186,18 +205,33 @@ class PhotoContext:
     # ------------------------------------------------------------------ faces
     @cached_property
     def candidates(self) -> list[_faces.Face]:
-        """Every HOG detection (with landmarks), largest first, before the sanity rule."""
+        """Every HOG detection (with landmarks), largest first, before the sanity rule.
+
+        Two passes (see :class:`DetectionParams`): the fallback pass with more upsampling
+        only runs when the cheap pass found no face scoring ``primary_min_score``.
+        """
         p = self.detection
-        return _faces.detect(self.rgb, max_side=p.max_side, upsample=p.upsample, min_score=p.min_score)
+        found = _faces.detect(self.rgb, max_side=p.max_side, upsample=p.upsample, min_score=p.min_score)
+        self.detection_passes = 1
+        if p.fallback_upsample > p.upsample and not any(f.score >= p.primary_min_score for f in found):
+            found = _faces.detect(self.rgb, max_side=p.fallback_max_side, upsample=p.fallback_upsample,
+                                  min_score=p.min_score)
+            self.detection_passes = 2
+        return found
 
     @cached_property
     def faces(self) -> list[_faces.Face]:
-        """Faces that count: the strongest large detection plus plausible others."""
-        cands = self.candidates
+        """Faces that count: the largest confident detection plus plausible others.
+
+        A candidate below ``primary_min_score`` is never the main face (the dog collage's
+        best HOG hit scores -0.17); a further face must pass ``secondary_min_score`` and
+        ``secondary_min_rel_width`` (the astronaut's mission patch scores -0.05..0.12).
+        """
+        p = self.detection
+        cands = [f for f in self.candidates if f.score >= p.primary_min_score]
         if not cands:
             return []
-        p = self.detection
-        main = max(cands, key=lambda f: (f.box.area * (1.0 if f.score > 0 else 0.25), f.score))
+        main = max(cands, key=lambda f: (f.box.area, f.score))
         kept = [main]
         for f in cands:
             if f is main:
@@ -224,7 +258,7 @@ class PhotoContext:
     def segmentation(self) -> "Segmentation":
         from .segment import segment_person  # noqa: PLC0415
 
-        return segment_person(self.rgb, self.lab, self.face)
+        return segment_person(self.rgb, None, self.face, self.segmentation_params)
 
     @property
     def person_mask(self) -> np.ndarray:
@@ -263,6 +297,19 @@ class Segmentation:
     crown_y: int | None
     reliable: bool
     info: dict[str, Any] = field(default_factory=dict)
+    #: ΔE*ab of each pixel of the small working copy from the backdrop model, ``(h, w)``
+    #: float32 (``h, w`` = full size × ``scale``), or ``None``.
+    backdrop_de: np.ndarray | None = None
+    #: The backdrop model (CIELAB) on the small working copy, ``(h, w, 3)`` float32.
+    model_lab: np.ndarray | None = None
+    #: Size of the working copy relative to the full image (e.g. 0.5).
+    scale: float = 1.0
+    #: CIELAB of the small working copy, ``(h, w, 3)`` float32.
+    lab_small: np.ndarray | None = None
+    #: Person mask on the small working copy, ``(h, w)`` bool.
+    person_small: np.ndarray | None = None
+    #: Confident-backdrop mask on the small working copy, ``(h, w)`` bool.
+    background_small: np.ndarray | None = None
 
 
 def _jfif_dpi(info: dict) -> tuple[tuple[float, float] | None, int | None, tuple[int, int] | None]:
@@ -326,6 +373,10 @@ def decode(data: bytes, *, max_side: int | None = None) -> tuple[ImageFacts, np.
                 req = (max(1, raw_w * max_side // max(raw_w, raw_h)), max(1, raw_h * max_side // max(raw_w, raw_h)))
                 im.draft("RGB", req)
                 draft_scale = im.size[0] / float(raw_w)
+            if fmt == "JPEG" and b"\xff\xd9" not in data[-4096:]:
+                # No end-of-image marker: truncated.  (face_recognition sets Pillow's
+                # LOAD_TRUNCATED_IMAGES globally, which would fill the rest with grey.)
+                raise DecodeError("truncated", "图像文件不完整（被截断）", "image file is truncated")
             im.load()
             im = ImageOps.exif_transpose(im) if orientation and orientation != 1 else im
             rgb = _to_rgb8(im)

@@ -5,42 +5,137 @@ downloads its models at run time), so the person is found as "what differs from 
 backdrop": the backdrop colour is modelled from the image border (top band, and the
 side bands above the chin) as a smooth quadratic surface per CIELAB channel, which
 absorbs vignetting and soft gradients; pixels far from that surface (ΔE*ab) are person
-candidates; the connected component under the face is kept and its holes filled.
+candidates; the connected component holding the face (seeded with the landmark outline
+extended over the forehead) is kept and its holes filled.
 
-Works on a ½- or ¼-scale copy (≤ 240 px wide), so it costs a few milliseconds.
+Everything runs on a small copy (``work_width`` px wide, ~240: a 480×640 photo is
+worked at half size), so the whole split costs a few milliseconds; only the crown row
+is refined on the full-resolution rows around it, so ``crown_y`` is exact to a pixel.
 
-Known limits: a busy backdrop (scene, logos) gives ``reliable=False``; hair of nearly
-the backdrop colour is lost (the crown then reads low, which errs towards "too much
-room above the head" — the safe side for the 头顶 rule).
+The person threshold adapts to how clean the backdrop is: ``person_de`` grows with
+the median residual of the border samples (a noisy or vignetted backdrop needs a larger
+margin), between ``person_de_min`` and ``person_de_max``.
+
+Known limits: a busy backdrop (scene, logos) gives ``reliable=False`` and a mask not to
+be trusted; hair or clothes of nearly the backdrop colour are lost (for hair the crown
+then reads low, i.e. "more room above the head"; for clothes the body coverage drops,
+which is what the upstream 黑边检测 rejects as well); cast shadows on the backdrop count
+as person.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .context import Segmentation
 from .faces import Face
 
-#: ΔE*ab from the backdrop model above which a pixel is person.
-PERSON_DE = 14.0
-#: ΔE*ab below which a pixel is confidently backdrop.
-BACKDROP_DE = 8.0
-#: Median residual (ΔE) of the border samples above which the backdrop is "busy".
-BUSY_RESIDUAL_DE = 6.0
-WORK_WIDTH = 240
+
+@dataclass(frozen=True)
+class SegmentationParams:
+    """Profile section ``[segmentation]`` (ΔE in CIELAB ΔE*ab units, sizes in px).
+
+    Attributes
+    ----------
+    work_width : int
+        Width of the working copy.
+    person_de_min, person_de_max : float
+        Bounds of the person threshold (ΔE*ab from the backdrop model).
+    person_de_per_residual : float
+        Added to ``person_de_min`` per unit of median border residual (ΔE*ab).
+    backdrop_share : float
+        A pixel is confidently backdrop below ``backdrop_share × person_de``.
+    busy_residual_de : float
+        Median border residual above which the backdrop is "busy" (``reliable=False``).
+    frame_scan_px, frame_tol_de, frame_share, frame_step_de : int, float, float, float
+        A constant-colour frame at the edges (see ``qc.checks.border``) is replaced by
+        the content next to it before modelling, so a frame does not spoil the backdrop
+        model (the ``border`` check reports it).  ``frame_scan_px = 0`` disables this.
+    """
+
+    work_width: int = 240
+    person_de_min: float = 8.0
+    person_de_max: float = 16.0
+    person_de_per_residual: float = 4.0
+    backdrop_share: float = 0.6
+    busy_residual_de: float = 6.0
+    frame_scan_px: int = 40
+    frame_tol_de: float = 6.0
+    frame_share: float = 0.97
+    frame_step_de: float = 10.0
+
+
+def strip_frame(rgb: np.ndarray, p: SegmentationParams) -> tuple[np.ndarray, dict[str, int]]:
+    """``rgb`` with any edge frame replaced by replicated content, and the insets found (px)."""
+    import cv2  # noqa: PLC0415
+
+    from .checks.border import Thresholds, frame_insets  # noqa: PLC0415
+
+    if p.frame_scan_px <= 0:
+        return rgb, {}
+    t = Thresholds(scan_px=p.frame_scan_px, min_px=1, uniform_tol_de=p.frame_tol_de,
+                   uniform_share=p.frame_share, step_de=p.frame_step_de)
+    ins = frame_insets(rgb, t)
+    if not any(ins.values()):
+        return rgb, ins
+    h, w = rgb.shape[:2]
+    # Two more lines per side: JPEG ringing blurs the frame's inner edge.
+    m = {k: (v + 2 if v else 0) for k, v in ins.items()}
+    inner = np.ascontiguousarray(rgb[m["top"]:h - m["bottom"], m["left"]:w - m["right"]])
+    out = cv2.copyMakeBorder(inner, m["top"], m["bottom"], m["left"], m["right"], cv2.BORDER_REPLICATE)
+    return out, ins
 
 
 def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
 
-def segment_person(rgb: np.ndarray, lab: np.ndarray, face: Face | None) -> Segmentation:
-    """Split ``rgb`` (``(H, W, 3)`` uint8, with its float32 ``lab``) into person and backdrop."""
+def rgb_to_lab(rgb: np.ndarray) -> np.ndarray:
+    """``(..., 3)`` uint8 sRGB → float32 CIELAB (D65), ``L`` in 0–100."""
     import cv2  # noqa: PLC0415
 
+    a = np.ascontiguousarray(rgb)
+    shp = a.shape
+    flat = a.reshape(-1, 1, 3).astype(np.float32) / 255.0
+    return cv2.cvtColor(flat, cv2.COLOR_RGB2Lab).reshape(shp[:-1] + (3,))
+
+
+def face_outline(face: Face) -> np.ndarray:
+    """Polygon ``(N, 2)`` float ``(x, y)`` covering the face and forehead.
+
+    Jaw landmarks 0–16 plus the brow landmarks raised by 60 % of the brow-to-chin
+    distance (the forehead is not landmarked by the 68-point model).
+    """
+    lm = face.landmarks
+    jaw = lm[0:17]
+    brows = lm[17:27][::-1]
+    brow_y = brows[:, 1].mean()
+    lift = 0.6 * max(1.0, lm[8, 1] - brow_y)
+    forehead = brows.copy()
+    forehead[:, 1] -= lift
+    return np.vstack([jaw, forehead])
+
+
+def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
+                   params: SegmentationParams | None = None) -> Segmentation:
+    """Split ``rgb`` (``(H, W, 3)`` uint8) into person and backdrop.
+
+    ``lab`` is accepted for backward compatibility and ignored: CIELAB is computed on
+    the small working copy only.  ``face`` (full-resolution coordinates) seeds the
+    person component; without it the largest component touching the bottom edge wins.
+    """
+    import cv2  # noqa: PLC0415
+
+    p = params or SegmentationParams()
+    rgb, insets = strip_frame(rgb, p)
     h, w = rgb.shape[:2]
-    step = max(1, int(round(w / WORK_WIDTH)))
-    small = lab[::step, ::step]
-    sh, sw = small.shape[:2]
+    sw = max(8, min(w, p.work_width))
+    scale = sw / float(w)
+    sh = max(8, int(round(h * scale)))
+    small_rgb = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if (sw, sh) != (w, h) else rgb
+    small = rgb_to_lab(small_rgb)
+    sy = sh / float(h)
     ys, xs = np.mgrid[0:sh, 0:sw]
     xn = xs / max(1, sw - 1) - 0.5
     yn = ys / max(1, sh - 1) - 0.5
@@ -48,8 +143,8 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray, face: Face | None) -> Segme
     band = max(2, int(round(0.04 * sw)))
     top_band = max(2, int(round(0.04 * sh)))
     if face is not None:
-        side_bottom = int(min(sh, max(top_band + 1, face.chin[1] / step)))
-        fb = face.box.scaled(1.0 / step).clipped(sw, sh)
+        side_bottom = int(min(sh, max(top_band + 1, face.chin[1] * sy)))
+        fb = face.box.scaled(scale).clipped(sw, sh)
     else:
         side_bottom = int(0.6 * sh)
         fb = None
@@ -58,9 +153,14 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray, face: Face | None) -> Segme
     sample[:side_bottom, :band] = True
     sample[:side_bottom, sw - band:] = True
     if fb is not None:
-        # Never sample inside (a margin around) the face.
-        mx, my = fb.width // 2, fb.height // 2
-        sample[max(0, fb.top - my):fb.bottom, max(0, fb.left - mx):fb.right + mx] = False
+        # Never sample inside (a margin around) the face; a large face must not wipe
+        # out the side bands, which carry the backdrop's vertical gradient.
+        mx, my = fb.width // 4, fb.height // 2
+        x0, x1 = max(band, fb.left - mx), min(sw - band, fb.right + mx)
+        sample[max(0, fb.top - my):fb.bottom, x0:x1] = False
+        sample[max(0, fb.top - my):fb.bottom, max(0, fb.left):fb.right] = False
+    if sample.sum() < 12:
+        sample[:top_band, :] = True
 
     X = _design(xn[sample], yn[sample])
     coeffs = []
@@ -78,26 +178,31 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray, face: Face | None) -> Segme
         resid_total += (X @ beta - v) ** 2
     resid = np.sqrt(resid_total)
     median_resid = float(np.median(resid)) if len(resid) else 99.0
+    person_de = float(np.clip(p.person_de_min + p.person_de_per_residual * median_resid,
+                              p.person_de_min, p.person_de_max))
 
     D = _design(xn.ravel(), yn.ravel())
     model = np.stack([(D @ b).reshape(sh, sw) for b in coeffs], axis=-1).astype(np.float32)
     de = np.sqrt(((small - model) ** 2).sum(axis=-1))
     bg_lab = tuple(float(np.median(small[..., c][sample])) for c in range(3))
 
-    cand = (de > PERSON_DE).astype(np.uint8)
-    if fb is not None:
-        cand[fb.top:fb.bottom, fb.left:fb.right] = 1
+    cand = (de > person_de).astype(np.uint8)
     kernel = np.ones((3, 3), np.uint8)
     cand = cv2.morphologyEx(cand, cv2.MORPH_OPEN, kernel)
+    if face is not None and len(face.landmarks) == 68:
+        poly = np.round(face_outline(face) * scale).astype(np.int32)
+        cv2.fillPoly(cand, [poly], 1)
+    elif fb is not None:
+        cand[fb.top:fb.bottom, fb.left:fb.right] = 1
     n, labels, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
     person_small = np.zeros((sh, sw), dtype=np.uint8)
     if n > 1:
-        if fb is not None:
-            cy, cx = int((fb.top + fb.bottom) // 2), int((fb.left + fb.right) // 2)
-            lab_id = labels[min(sh - 1, cy), min(sw - 1, cx)]
-            ids = {lab_id} if lab_id != 0 else set()
-        else:
-            ids = set()
+        ids: set[int] = set()
+        if face is not None:
+            cx, cy = face.eye_mid * scale if len(face.landmarks) == 68 else np.array(face.box.centre) * scale
+            lab_id = labels[int(np.clip(cy, 0, sh - 1)), int(np.clip(cx, 0, sw - 1))]
+            if lab_id != 0:
+                ids = {int(lab_id)}
         if not ids:
             # Largest component touching the bottom edge (a body), else the largest.
             bottom_ids = [i for i in range(1, n) if stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] >= sh]
@@ -105,7 +210,7 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray, face: Face | None) -> Segme
             ids = {max(pool, key=lambda i: stats[i, cv2.CC_STAT_AREA])}
         for i in ids:
             person_small[labels == i] = 1
-        # Fill holes: background is what the border flood-fill reaches.
+        # Fill holes: background is what a flood fill from outside the image reaches.
         inv = (1 - person_small).astype(np.uint8)
         padded = np.pad(inv, 1, constant_values=1)
         ff = np.zeros((sh + 4, sw + 4), np.uint8)
@@ -114,22 +219,54 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray, face: Face | None) -> Segme
         person_small[holes] = 1
 
     person = cv2.resize(person_small, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
-    backdrop_small = (de < BACKDROP_DE) & (person_small == 0)
+    backdrop_small = (de < p.backdrop_share * person_de) & (person_small == 0)
     background = cv2.resize(backdrop_small.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
 
     crown = None
-    if person.any():
+    if person_small.any():
         if face is not None:
-            cx = face.box.centre[0]
+            cxf = face.box.centre[0]
             half = 0.8 * face.box.width
-            x0, x1 = int(max(0, cx - half)), int(min(w, cx + half))
+            x0, x1 = int(max(0, cxf - half)), int(min(w, cxf + half))
         else:
             x0, x1 = 0, w
-        span = person[:, x0:x1]
-        need = max(2, int(0.02 * (x1 - x0)))
+        sx0, sx1 = int(x0 * scale), max(int(x0 * scale) + 1, int(np.ceil(x1 * scale)))
+        span = person_small[:, sx0:sx1]
+        need = max(1, int(0.02 * (sx1 - sx0)))
         rows = np.nonzero(span.sum(axis=1) >= need)[0]
         if len(rows):
-            crown = int(rows[0])
+            crown = _refine_crown(rgb, int(rows[0]), sy, scale, coeffs, (sw, sh), x0, x1, person_de)
     return Segmentation(person=person, background=background, bg_lab=bg_lab, crown_y=crown,
-                        reliable=median_resid <= BUSY_RESIDUAL_DE,
-                        info={"border_residual_de": median_resid, "scale": step})
+                        reliable=median_resid <= p.busy_residual_de,
+                        info={"border_residual_de": median_resid, "scale": scale, "person_de": person_de,
+                              "frame": insets},
+                        backdrop_de=de, model_lab=model, scale=scale, lab_small=small,
+                        person_small=person_small.astype(bool), background_small=backdrop_small)
+
+
+def _refine_crown(rgb: np.ndarray, row_small: int, sy: float, sx: float, coeffs, small_size,
+                  x0: int, x1: int, person_de: float) -> int:
+    """Full-resolution first head row near the small-scale estimate ``row_small``.
+
+    Evaluates the backdrop model on the original rows ``[row_small-3, row_small+1]``
+    (in small-copy rows) between columns ``x0:x1`` and returns the first row where at
+    least 2 % of the span differs from the backdrop by more than ``person_de``.
+    """
+    h, w = rgb.shape[:2]
+    sw, sh = small_size
+    y0 = max(0, int(np.floor((row_small - 3.0) / sy)))
+    y1 = min(h, int(np.ceil((row_small + 1.0) / sy)) + 1)
+    if y1 <= y0 or x1 <= x0:
+        return int(round(row_small / sy))
+    strip = rgb_to_lab(rgb[y0:y1, x0:x1])
+    ys, xs = np.mgrid[y0:y1, x0:x1]
+    xn = ((xs + 0.5) * sx - 0.5) / max(1, sw - 1) - 0.5
+    yn = ((ys + 0.5) * sy - 0.5) / max(1, sh - 1) - 0.5
+    D = _design(xn.ravel(), yn.ravel())
+    model = np.stack([(D @ b).reshape(xs.shape) for b in coeffs], axis=-1)
+    de = np.sqrt(((strip - model) ** 2).sum(axis=-1))
+    need = max(2, int(0.02 * (x1 - x0)))
+    hits = np.nonzero((de > person_de).sum(axis=1) >= need)[0]
+    if len(hits):
+        return int(y0 + hits[0])
+    return int(min(h - 1, round(row_small / sy)))

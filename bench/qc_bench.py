@@ -1,0 +1,85 @@
+"""QC engine benchmark (not a test): bare detection vs full QC, on real 480×640 photos.
+
+On the golden set of spec crops (tests/qc/golden.py), in one run, median per photo of:
+
+  (a) face_recognition's own API: face_locations(img) + face_landmarks(img, locations)
+  (b) qc.check_photo(bytes) without identity
+  (c) qc.check_photo(bytes, reference=<stored 128-d encoding>)
+  (enc) one face encoding (face_recognition.face_encodings on a known location)
+
+and the ratios b/a (target ≤ 1.3) and c/(a + enc) (target ≤ 1.15).
+
+    .venv/bin/python bench/qc_bench.py [--repeat 5]
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "qc")]
+
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+
+    from conftest import CORPUS
+
+    import golden
+    import qc
+
+    photos = golden.photo_bytes(CORPUS / "images")
+    import face_recognition as fr
+
+    prof = qc.load_profile()
+    ref = {n: qc.check_photo(b).extra and None for n, b in photos.items()}  # warm-up (models, caches)
+    from qc.runner import make_context
+
+    encs = {}
+    for n, b in photos.items():
+        ctx = make_context(b, prof)
+        encs[n] = ctx.encoding
+    ref = {n: (e if e is not None else np.zeros(128, np.float32)) for n, e in encs.items()}
+
+    ta, tb, tc, te = [], [], [], []
+    for _ in range(args.repeat):
+        for n, b in photos.items():
+            t0 = time.perf_counter()
+            img = np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
+            locs = fr.face_locations(img)
+            fr.face_landmarks(img, locs)
+            ta.append(time.perf_counter() - t0)
+
+            t0 = time.perf_counter()
+            fr.face_encodings(img, locs[:1] or None)
+            te.append(time.perf_counter() - t0)
+
+            t0 = time.perf_counter()
+            qc.check_photo(b, name=n)
+            tb.append(time.perf_counter() - t0)
+
+            t0 = time.perf_counter()
+            qc.check_photo(b, reference=ref[n], name=n)
+            tc.append(time.perf_counter() - t0)
+
+    a, b_, c, e = (statistics.median(x) * 1000 for x in (ta, tb, tc, te))
+    print(f"photos: {len(photos)} real 480x640 spec crops x {args.repeat} rounds")
+    print(f"(a) face_locations + face_landmarks : {a:7.1f} ms")
+    print(f"(b) full QC, no identity            : {b_:7.1f} ms")
+    print(f"(c) full QC with identity           : {c:7.1f} ms")
+    print(f"    one face encoding               : {e:7.1f} ms")
+    print(f"b/a       = {b_ / a:.2f}   (target <= 1.30)")
+    print(f"c/(a+enc) = {c / (a + e):.2f}   (target <= 1.15)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,106 @@
+"""``border``: no constant-colour frame (black edge, white margin, letterbox) on any side.
+
+Rule (spec §2 "no border", upstream label 黑边检测).  Method, per side at full
+resolution: walk inwards from the edge over at most ``scan_px`` lines; a line is
+*uniform* when at least ``uniform_share`` of its pixels lie within ``uniform_tol_de``
+(ΔE*ab) of the line's median colour.  The frame is the run of uniform lines whose
+median stays within ``uniform_tol_de`` of the edge line; it is a border when it is at
+least ``min_px`` thick, shorter than ``scan_px`` (a backdrop that stays uniform deeper
+in is not a frame), and the median colour steps by at least ``step_de`` into the next
+line.  A *dark* edge (median L* ≤ ``dark_l_max``) that stays uniform for the whole
+scan depth is a border too (black letterbox/pillarbox bars wider than ``scan_px``).
+Measured: the thickest frame found (px; at least ``scan_px`` for a deep dark bar).
+
+Profile keys: ``scan_px``, ``min_px``, ``uniform_tol_de``, ``uniform_share``, ``step_de``,
+``dark_l_max``.
+Known limits: a frame that covers only part of a side, or one of exactly the backdrop
+colour, is not seen (the latter is harmless).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._common import FAIL, PASS, result
+
+NAME = "border"
+LABEL_ZH = "黑边检测"
+REQUIRES: tuple[str, ...] = ("pixels",)
+
+_SIDES_ZH = {"top": "顶部", "bottom": "底部", "left": "左侧", "right": "右侧"}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Sizes in px, colour distances in ΔE*ab, ``uniform_share`` a fraction 0–1."""
+
+    scan_px: int
+    min_px: int
+    uniform_tol_de: float
+    uniform_share: float
+    step_de: float
+    dark_l_max: float = -1.0
+
+
+def _lines(rgb: np.ndarray, side: str, n: int) -> np.ndarray:
+    """The ``n`` outermost lines of a side as ``(n, L, 3)`` uint8, edge line first."""
+    if side == "top":
+        return rgb[:n]
+    if side == "bottom":
+        return rgb[::-1][:n]
+    if side == "left":
+        return rgb[:, :n].transpose(1, 0, 2)
+    return rgb[:, ::-1][:, :n].transpose(1, 0, 2)
+
+
+def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds) -> int:
+    """Thickness in px of a constant-colour frame on ``side`` of ``rgb`` ``(H, W, 3)``, 0 if none."""
+    from ..segment import rgb_to_lab  # noqa: PLC0415
+
+    n = min(t.scan_px + 1, rgb.shape[0 if side in ("top", "bottom") else 1] // 2)
+    if n < 2:
+        return 0
+    lab = rgb_to_lab(_lines(rgb, side, n))          # (n, L, 3)
+    med = np.median(lab, axis=1)                     # (n, 3)
+    dist = np.sqrt(((lab - med[:, None, :]) ** 2).sum(axis=-1))
+    uniform = (dist <= t.uniform_tol_de).mean(axis=1) >= t.uniform_share
+    run = 0
+    for i in range(n):
+        if not uniform[i] or np.sqrt(((med[i] - med[0]) ** 2).sum()) > t.uniform_tol_de:
+            break
+        run += 1
+    if run >= n and med[0][0] <= t.dark_l_max:
+        return run
+    if run < t.min_px or run >= n:
+        return 0
+    # The line right after the frame may be a JPEG-ringing mix: compare the frame colour
+    # with the content up to two lines further in.
+    nxt = med[run:min(n, run + 3)]
+    step = float(np.sqrt(((nxt - med[0]) ** 2).sum(axis=-1)).max())
+    return run if step >= t.step_de else 0
+
+
+def frame_insets(rgb: np.ndarray, t: Thresholds) -> dict[str, int]:
+    """Frame thickness (px) per side: ``{"top", "bottom", "left", "right"}``."""
+    return {s: frame_thickness(rgb, s, t) for s in ("top", "bottom", "left", "right")}
+
+
+def check(ctx, t: Thresholds):
+    rgb = ctx.rgb
+    h, w = rgb.shape[:2]
+    found = frame_insets(rgb, t)
+    worst = max(found.values())
+    expected = "无边框"
+    if worst == 0:
+        return result(NAME, PASS, measured=0, expected=expected, unit="px")
+    sides = [s for s, v in found.items() if v]
+    s0 = max(sides, key=lambda s: found[s])
+    region = {"top": (0, 0, w, found["top"]), "bottom": (0, h - found["bottom"], w, h),
+              "left": (0, 0, found["left"], h), "right": (w - found["right"], 0, w, h)}[s0]
+    where_zh = "、".join(f"{_SIDES_ZH[s]} {found[s]} 像素" for s in sides)
+    where_en = ", ".join(f"{s} {found[s]} px" for s in sides)
+    return result(NAME, FAIL, measured=worst, expected=expected, reason="found", unit="px", label=LABEL_ZH,
+                  region=region,
+                  zh=f"照片边缘有纯色边框（{where_zh}）：请直接用相机原图裁切，不要加边框或拼接",
+                  en=f"a constant-colour frame at the edge ({where_en}): crop from the camera original, add no frame")
