@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "qc")]
+sys.path[:0] = [str(ROOT)]
 
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
@@ -32,7 +32,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
 
-    from conftest import CORPUS
+    from tests.conftest import CORPUS
 
     import golden
     import qc

@@ -4,14 +4,11 @@ Everything expensive (face models, cut-outs, reports) is built once per session.
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import fixtures as fx  # noqa: E402
+from tests.qc import fixtures as fx
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import fixtures as fx
+from tests.qc import fixtures as fx
 
 GOLDEN_CSV = Path(__file__).parent / "golden" / "measures.csv"
 

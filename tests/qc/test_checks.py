@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import io
 
-import fixtures as fx
+from tests.qc import fixtures as fx
 import numpy as np
 import pytest
 from PIL import Image

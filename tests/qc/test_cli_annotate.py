@@ -4,9 +4,9 @@ from __future__ import annotations
 import io
 import json
 
-import fixtures as fx
+from tests.qc import fixtures as fx
 from click.testing import CliRunner
-from fixtures import Layout
+from tests.qc.fixtures import Layout
 from PIL import Image
 
 import qc

@@ -7,7 +7,7 @@ Any other change is a change of a measure: regenerate the table on purpose
 """
 from __future__ import annotations
 
-import golden
+from tests.qc import golden  # noqa: E402
 import pytest
 
 ABS_TOL = {"sharpness": 25.0, "eye_line": 1.0, "head_top": 2.0, "face_width": 1.5, "eye_distance": 1.0,

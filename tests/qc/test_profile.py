@@ -76,7 +76,7 @@ def test_unknown_profile_name():
 def test_level_warn_caps_and_off_skips(tmp_path, clean_photo):
     import io
 
-    import fixtures as fx
+    from tests.qc import fixtures as fx
     import numpy as np
     from PIL import Image
 

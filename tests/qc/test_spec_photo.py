@@ -10,9 +10,9 @@ is named in ``also`` and may fail as well.
 """
 from __future__ import annotations
 
-import fixtures as fx
+from tests.qc import fixtures as fx
 import pytest
-from fixtures import Layout
+from tests.qc.fixtures import Layout
 
 import qc
 from qc import Status

@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "qc")]
+sys.path[:0] = [str(ROOT)]
 
 OUT = Path(__file__).parent / "out"
 
@@ -78,8 +78,8 @@ def corpus(corpus_dir: Path):
 
 
 def derived(corpus_dir: Path):
-    import fixtures as fx
-    from fixtures import Layout
+    from tests.qc import fixtures as fx
+    from tests.qc.fixtures import Layout
 
     import qc
 
@@ -113,7 +113,7 @@ def derived(corpus_dir: Path):
 
 
 def main() -> None:
-    from conftest import CORPUS
+    from tests.conftest import CORPUS
 
     measures, table = corpus(CORPUS)
     OUT.mkdir(exist_ok=True)

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+sys.path[:0] = [str(ROOT)]
 
 import numpy as np  # noqa: E402
 
@@ -69,7 +69,7 @@ def faces_with_identity(corpus: Path):
 
 
 def main() -> None:
-    from conftest import CORPUS
+    from tests.conftest import CORPUS
 
     from qc.faces import distances
 

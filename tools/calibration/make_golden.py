@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "tests" / "qc")]
+sys.path[:0] = [str(ROOT)]
 
-from conftest import CORPUS  # noqa: E402
+from tests.conftest import CORPUS  # noqa: E402
 
-import golden  # noqa: E402
+from tests.qc import golden  # noqa: E402
 
 if __name__ == "__main__":
     rows = golden.measure_all(CORPUS / "images")
