@@ -57,7 +57,8 @@ class FaceGeometry:
     chin_below_eyes : float
         Leveled distance from the eye line down to the chin (landmark 8).
     crown_source : str
-        ``"mask"`` (person mask) or ``"landmarks"`` (estimate, see :data:`CROWN_FROM_JAW`).
+        ``"mask"`` (person mask), ``"landmarks"`` (estimate, see :data:`CROWN_FROM_JAW`) or
+        ``"tracked"`` (a ratio measured on an earlier frame).
     crown_touches_top : bool
         The head (person mask) reaches the first image row: the hair is cut off.
     """
@@ -145,8 +146,8 @@ def _mask_crown_leveled(mask: np.ndarray, mask_scale: float, eye_mid: np.ndarray
 
 
 def measure_face(landmarks: np.ndarray, *, mask: np.ndarray | None = None, mask_scale: float = 1.0,
-                 mask_reliable: bool = True, box: tuple[float, float, float, float] | None = None
-                 ) -> tuple[FaceGeometry, list[str]]:
+                 mask_reliable: bool = True, box: tuple[float, float, float, float] | None = None,
+                 crown_ratio: float | None = None) -> tuple[FaceGeometry, list[str]]:
     """Measure a face for framing.
 
     Parameters
@@ -162,6 +163,9 @@ def measure_face(landmarks: np.ndarray, *, mask: np.ndarray | None = None, mask_
         landmarks unless the mask agrees with them.
     box : tuple, optional
         Detector box ``(left, top, right, bottom)`` in source pixels (kept for reports).
+    crown_ratio : float, optional
+        A known ``crown_above_eyes / jaw_width`` for this person (live guidance measures
+        it every few frames); used instead of the mask (``crown_source="tracked"``).
 
     Returns
     -------
@@ -185,6 +189,12 @@ def measure_face(landmarks: np.ndarray, *, mask: np.ndarray | None = None, mask_
     crown_above = estimate
     source = "landmarks"
     touches = False
+    if crown_ratio is not None:
+        crown_above = float(crown_ratio) * jaw
+        touches = mid[1] - crown_above <= 0.5
+        return (FaceGeometry(landmarks=lm, eye_mid=mid, roll_deg=roll, eye_distance=ed, jaw_width=jaw,
+                             crown_above_eyes=crown_above, chin_below_eyes=chin_below, crown_source="tracked",
+                             crown_touches_top=touches, box=box), warnings)
     if mask is not None and mask.any():
         top_lev, touches = _mask_crown_leveled(mask, mask_scale, mid, roll, half_span=0.8 * max(jaw, ed * 2.2))
         if top_lev is not None:

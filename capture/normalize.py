@@ -73,7 +73,7 @@ _TIER_BASE = (DetectionParams(max_side=640, upsample=0), DetectionParams(max_sid
 #: Refusal code → (Chinese message, English message, hints).  Messages may use
 #: ``{...}`` fields filled from the error's details.
 REFUSALS: dict[str, tuple[str, str, tuple[Hint, ...]]] = {
-    "undecodable": ("图像无法读取：{detail}", "the image cannot be read: {detail}",
+    "undecodable": ("图像无法读取：{detail}", "the image cannot be read: {detail_en}",
                     (Hint("resend", "请重新拍摄或重新上传", "take or upload the photo again"),)),
     "no_face": ("未检测到人脸", "no face found",
                 (Hint("face_camera", "请正对镜头，确保脸部光线充足、没有遮挡",
@@ -394,11 +394,13 @@ def _as_input(raw: Any) -> tuple[bytes | None, np.ndarray | None, str | None]:
     if isinstance(raw, np.ndarray):
         a = raw
         if a.dtype != np.uint8:
-            raise _refuse("undecodable", detail=f"array dtype {a.dtype} (need uint8)", decode_code="bad_array")
+            raise _refuse("undecodable", detail=f"数组类型 {a.dtype}（需要 uint8）", detail_en=f"array dtype {a.dtype} (need uint8)",
+                          decode_code="bad_array")
         if a.ndim == 2:
             a = np.dstack([a, a, a])
         if a.ndim != 3 or a.shape[2] not in (3, 4) or min(a.shape[:2]) < 1:
-            raise _refuse("undecodable", detail=f"array shape {a.shape} (need H×W×3)", decode_code="bad_array")
+            raise _refuse("undecodable", detail=f"数组形状 {a.shape}（需要 H×W×3）", detail_en=f"array shape {a.shape} (need H×W×3)",
+                          decode_code="bad_array")
         return None, np.ascontiguousarray(a[:, :, :3]), name
     if isinstance(raw, (bytes, bytearray, memoryview)):
         return bytes(raw), None, name
@@ -407,8 +409,10 @@ def _as_input(raw: Any) -> tuple[bytes | None, np.ndarray | None, str | None]:
             with open(raw, "rb") as f:
                 return f.read(), None, os.path.basename(os.fspath(raw))
         except OSError as e:
-            raise _refuse("undecodable", detail=f"{e.strerror or e}", decode_code="unreadable") from None
-    raise _refuse("undecodable", detail=f"unsupported input type {type(raw).__name__}", decode_code="bad_type")
+            raise _refuse("undecodable", detail=f"无法读取文件（{e.strerror or e}）", detail_en=f"cannot read the file ({e.strerror or e})",
+                          decode_code="unreadable") from None
+    raise _refuse("undecodable", detail=f"不支持的输入类型 {type(raw).__name__}",
+                  detail_en=f"unsupported input type {type(raw).__name__}", decode_code="bad_type")
 
 
 def _png_bytes(rgb: np.ndarray) -> bytes:
@@ -548,7 +552,7 @@ def normalize(raw: Any, template: Template | None = None, *, name: str | None = 
         try:
             f2, render_rgb = decode(original, max_side=render_side)
         except DecodeError as e:  # pragma: no cover - it decoded a moment ago
-            raise _refuse("undecodable", detail=e.message_zh, decode_code=e.code) from None
+            raise _refuse("undecodable", detail=e.message_zh, detail_en=e.message_en, decode_code=e.code) from None
         render_d = float(f2.draft_scale)
     out = render(render_rgb, plan.matrix, t.size, decode_scale=render_d)
     times["render"] = (time.perf_counter() - t4) * 1000
@@ -596,9 +600,9 @@ def _plan_error(plan: Plan, geom: FaceGeometry, t: Template) -> NormalizeError:
                                "eye_distance": geom.eye_distance, "min_eye_distance": t.min_eye_distance,
                                "max_upscale": t.max_upscale, "jaw_width": geom.jaw_width,
                                "crown_source": geom.crown_source}
-    side = "左" if plan.violations.get("left", 0) >= plan.violations.get("right", 0) else "右"
-    details["side"] = side
-    details["side_en"] = "left" if side == "左" else "right"
+    if "no_room_side" in plan.problems:
+        left = plan.violations.get("left", 0) >= plan.violations.get("right", 0)
+        details["side"], details["side_en"] = ("左", "left") if left else ("右", "right")
     first = plan.problems[0]
     extra: list[Hint] = []
     seen = {h.code for h in REFUSALS[first][2]}
@@ -626,9 +630,10 @@ def reproduce(original: bytes, transform: Transform | dict[str, Any]) -> bytes:
     try:
         facts, rgb = decode(original, max_side=tr.decode_max_side)
     except DecodeError as e:
-        raise _refuse("undecodable", detail=e.message_zh, decode_code=e.code) from None
+        raise _refuse("undecodable", detail=e.message_zh, detail_en=e.message_en, decode_code=e.code) from None
     if abs(facts.draft_scale - tr.decode_scale) > 1e-9:
-        raise _refuse("undecodable", detail=f"decode scale {facts.draft_scale} ≠ recorded {tr.decode_scale}",
+        raise _refuse("undecodable", detail=f"解码比例 {facts.draft_scale} 与记录的 {tr.decode_scale} 不一致",
+                      detail_en=f"decode scale {facts.draft_scale} differs from the recorded {tr.decode_scale}",
                       decode_code="scale_mismatch")
     out = render(rgb, tr.matrix_array, tr.output_size, decode_scale=tr.decode_scale)
     return encode_jpeg(out, tr.quality, dpi=tr.dpi, subsampling=tr.subsampling)
