@@ -68,4 +68,7 @@ class Frame:
             return self.rgb
         from qc.context import decode  # noqa: PLC0415
 
+        from ._pillow import strict_truncation  # noqa: PLC0415
+
+        strict_truncation()
         return decode(self.data or b"", max_side=max_side)[1]

@@ -184,6 +184,9 @@ def _to_rgb(frame: Any) -> np.ndarray:
     if isinstance(frame, (bytes, bytearray, memoryview)):
         from qc.context import decode  # noqa: PLC0415
 
+        from ._pillow import strict_truncation  # noqa: PLC0415
+
+        strict_truncation()
         return decode(bytes(frame), max_side=1024)[1]
     raise TypeError(f"cannot guide from {type(frame).__name__}")
 

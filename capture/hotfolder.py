@@ -252,13 +252,18 @@ def _completeness(data: bytes) -> tuple[str, str, str, str]:
         return "corrupt", "not_an_image", "不是 JPEG 或 PNG 图像", "not a JPEG or PNG image"
     from qc.context import DecodeError, decode  # noqa: PLC0415
 
+    from ._pillow import strict_truncation  # noqa: PLC0415
+
+    strict_truncation()
     if fmt == "PNG" and b"IEND" not in data[-16:]:
         return "incomplete", "truncated", "PNG 文件不完整（缺少 IEND）", "PNG file incomplete (no IEND chunk)"
+    ends_whole = fmt == "PNG" or data.rstrip(b"\x00").endswith(b"\xff\xd9")
     try:
         decode(data, max_side=1024)
     except DecodeError as e:
-        if e.code == "truncated":
+        if e.code == "truncated" and not ends_whole:
             return "incomplete", "truncated", e.message_zh, e.message_en
+        # The writer has finished (EOI/IEND present) and it still does not decode.
         return "corrupt", "undecodable", e.message_zh, e.message_en
     if fmt == "JPEG" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         # Decoded, but no EOI at the end: either a trailer after EOI (some cameras) or

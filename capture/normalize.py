@@ -56,6 +56,7 @@ import numpy as np
 
 from qc.context import DecodeError, DetectionParams, PhotoContext, decode
 
+from ._pillow import strict_truncation
 from .errors import Hint, NormalizeError
 from .geometry import FaceGeometry, Plan, estimate_yaw_deg, measure_face, plan_framing
 from .template import Template
@@ -473,6 +474,7 @@ def normalize(raw: Any, template: Template | None = None, *, name: str | None = 
     t = template or Template()
     times: dict[str, float] = {}
     t0 = time.perf_counter()
+    strict_truncation()
     data, arr, in_name = _as_input(raw)
     name = name or in_name
 
@@ -546,6 +548,7 @@ def normalize(raw: Any, template: Template | None = None, *, name: str | None = 
     t4 = time.perf_counter()
     render_rgb, render_d, render_side = rgb, d, decode_max_side
     if arr is None and d < 1.0 and plan.scale > d * 1.0001:
+        strict_truncation()
         render_side = int(math.ceil(plan.scale * max(src_w, src_h)))
         if 2 * render_side >= max(facts.raw_width, facts.raw_height):
             render_side = None
@@ -627,6 +630,7 @@ def reproduce(original: bytes, transform: Transform | dict[str, Any]) -> bytes:
         ``undecodable`` when the original cannot be decoded or its decode scale differs.
     """
     tr = transform if isinstance(transform, Transform) else Transform.from_dict(transform)
+    strict_truncation()
     try:
         facts, rgb = decode(original, max_side=tr.decode_max_side)
     except DecodeError as e:

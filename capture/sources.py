@@ -260,6 +260,9 @@ class SyntheticSource(BaseSource):
         else:
             from qc.context import DecodeError, decode  # noqa: PLC0415
 
+            from ._pillow import strict_truncation  # noqa: PLC0415
+
+            strict_truncation()
             try:
                 self._still = decode(self.path.read_bytes())[1]
             except DecodeError as e:
@@ -357,6 +360,9 @@ class BrowserSource(BaseSource):
 
         from qc.context import DecodeError, decode  # noqa: PLC0415
 
+        from ._pillow import strict_truncation  # noqa: PLC0415
+
+        strict_truncation()
         try:
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
