@@ -58,6 +58,7 @@ from qc.context import DecodeError, DetectionParams, PhotoContext, decode
 
 from ._pillow import strict_truncation
 from .errors import Hint, NormalizeError
+from .frames import Frame
 from .geometry import FaceGeometry, Plan, estimate_yaw_deg, measure_face, plan_framing
 from .template import Template
 
@@ -387,8 +388,8 @@ def _search_quality(rgb: np.ndarray, t: Template) -> tuple[bytes, int, list[Hint
 def _as_input(raw: Any) -> tuple[bytes | None, np.ndarray | None, str | None]:
     """``raw`` → ``(encoded bytes or None, array or None, name)``."""
     name = None
-    if hasattr(raw, "data") and hasattr(raw, "rgb") and hasattr(raw, "timestamp"):  # capture.Frame
-        name = getattr(raw, "name", None)
+    if isinstance(raw, Frame):
+        name = raw.name
         if raw.data is not None:
             return bytes(raw.data), None, name
         raw = raw.rgb
