@@ -27,6 +27,8 @@ import numpy as np
 
 from qc.context import DetectionParams, PhotoContext
 
+from .errors import CaptureError
+from .frames import Frame
 from .geometry import estimate_yaw_deg, measure_face, plan_framing
 from .template import Template
 
@@ -173,22 +175,37 @@ def _hint(code: str, severity: str = "block", value: float | None = None) -> Gui
     return GuideHint(code, zh.format(**v), en.format(**v), severity, value)
 
 
+def _bad(code: str, zh: str, en: str) -> CaptureError:
+    return CaptureError(code, zh, en)
+
+
 def _to_rgb(frame: Any) -> np.ndarray:
-    if isinstance(frame, np.ndarray):
-        a = frame
-        if a.ndim == 2:
-            a = np.dstack([a, a, a])
-        return np.ascontiguousarray(a[:, :, :3], dtype=np.uint8)
-    if hasattr(frame, "image") and hasattr(frame, "timestamp"):
-        return frame.image(max_side=1024)
+    """Any accepted preview input → ``(H, W, 3)`` uint8 RGB, or a coded :class:`CaptureError`."""
+    from qc.context import DecodeError, decode  # noqa: PLC0415
+
+    from ._pillow import strict_truncation  # noqa: PLC0415
+
+    if isinstance(frame, Frame):
+        if frame.rgb is not None:
+            frame = frame.rgb
+        else:
+            frame = frame.data or b""
     if isinstance(frame, (bytes, bytearray, memoryview)):
-        from qc.context import decode  # noqa: PLC0415
-
-        from ._pillow import strict_truncation  # noqa: PLC0415
-
         strict_truncation()
-        return decode(bytes(frame), max_side=1024)[1]
-    raise TypeError(f"cannot guide from {type(frame).__name__}")
+        try:
+            return decode(bytes(frame), max_side=1024)[1]
+        except DecodeError as e:
+            raise CaptureError("undecodable", e.message_zh, e.message_en, details={"decode_code": e.code}) from None
+    if not isinstance(frame, np.ndarray):
+        raise _bad("bad_frame", f"不支持的画面类型 {type(frame).__name__}", f"unsupported frame type {type(frame).__name__}")
+    a = frame
+    if a.dtype != np.uint8:
+        raise _bad("bad_frame", f"画面类型 {a.dtype}（需要 uint8）", f"frame dtype {a.dtype} (need uint8)")
+    if a.ndim == 2:
+        a = np.dstack([a, a, a])
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or min(a.shape[:2]) < 16:
+        raise _bad("bad_frame", f"画面形状 {a.shape} 无效", f"unusable frame shape {a.shape} (need H×W×3, ≥ 16 px)")
+    return np.ascontiguousarray(a[:, :, :3])
 
 
 class Guide:
@@ -388,8 +405,14 @@ def guide(frame: Any, template: Template | None = None, *, capture_size: tuple[i
     Returns
     -------
     Hints
-        Never raises for a picture without a face; raises ``qc.context.DecodeError`` only
-        for undecodable bytes and ``TypeError`` for an unsupported input type.
+        A picture without a face is a normal result (``face_found`` false, hint
+        ``no_face``).
+
+    Raises
+    ------
+    CaptureError
+        ``undecodable`` for bytes that are not an image, ``bad_frame`` for an array of
+        the wrong type or shape.
     """
     g = tracker if tracker is not None else Guide(template, params)
     return g(frame, capture_size)

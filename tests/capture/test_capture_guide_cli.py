@@ -176,3 +176,13 @@ def test_kiosk_group_registers_normalize(frll, tmp_path):
 
     res = CliRunner().invoke(main, ["normalize", str(frll), str(tmp_path / "o.jpg"), "--json"])
     assert res.exit_code == 0 and json.loads(res.output)["ok"]
+
+
+@pytest.mark.parametrize("bad, code", [(b"junk", "undecodable"), (np.zeros((480, 640, 3), np.float32), "bad_frame"),
+                                       (np.zeros((0, 0, 3), np.uint8), "bad_frame"), ("frame.jpg", "bad_frame")])
+def test_guide_bad_input_is_a_coded_error(bad, code):
+    from capture import CaptureError
+
+    with pytest.raises(CaptureError) as ei:
+        guide(bad)
+    assert ei.value.code == code and ei.value.message_zh
