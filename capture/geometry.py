@@ -202,7 +202,10 @@ def measure_face(landmarks: np.ndarray, *, mask: np.ndarray | None = None, mask_
             ratio = above / max(jaw, 1e-6)
             plausible = CROWN_RATIO_PLAUSIBLE[0] <= ratio <= CROWN_RATIO_PLAUSIBLE[1]
             agrees = abs(above - estimate) <= 0.3 * jaw
-            if touches and (mask_reliable or plausible):
+            # On a busy backdrop, clutter joined to the mask can reach the top row; only
+            # believe it when even a tall head (1.15 jaw widths above the eyes) could.
+            could_reach = mid[1] - 1.15 * jaw <= 0
+            if touches and (mask_reliable or (plausible and could_reach)):
                 crown_above, source = above, "mask"
             elif plausible and (mask_reliable or agrees):
                 crown_above, source = above, "mask"
