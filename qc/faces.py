@@ -141,11 +141,18 @@ class Face:
 def models():
     """Load face_recognition's dlib models once per process.
 
-    Returns ``(detector, shape_predictor_68, encoder)``.
+    Returns ``(detector, shape_predictor_68, encoder)``.  ``face_recognition.api`` sets
+    Pillow's process-wide ``ImageFile.LOAD_TRUNCATED_IMAGES`` on import (half-written
+    JPEGs would then decode with grey fill); the previous value is restored.
     """
-    with _lock:
-        import face_recognition.api as fr  # noqa: PLC0415 - deliberate lazy import
+    from PIL import ImageFile  # noqa: PLC0415
 
+    with _lock:
+        before = ImageFile.LOAD_TRUNCATED_IMAGES
+        try:
+            import face_recognition.api as fr  # noqa: PLC0415 - deliberate lazy import
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = before
         return fr.face_detector, fr.pose_predictor_68_point, fr.face_encoder
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from capture_helpers import widened
+from tests.capture.capture_helpers import widened
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from capture_helpers import load_rgb
+from tests.capture.capture_helpers import load_rgb
 from click.testing import CliRunner
 from PIL import Image
 

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import pytest
-from capture_helpers import assert_spec_photo, ijg_table, load_rgb, measure_output, widened
+from tests.capture.capture_helpers import assert_spec_photo, ijg_table, load_rgb, measure_output, widened
 from PIL import Image
 
 from capture import Frame, NormalizeError, Template, normalize, reproduce

@@ -6,7 +6,7 @@ import io
 
 import numpy as np
 import pytest
-from capture_helpers import assert_spec_photo, measure_output
+from tests.capture.capture_helpers import assert_spec_photo, measure_output
 from PIL import Image
 
 from capture import Frame, NormalizeError, SourceError, make_source, normalize, open_source

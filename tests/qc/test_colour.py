@@ -19,3 +19,4 @@ def test_delta_e2000_reference_pairs(lab1, lab2, want):
 
 def test_lab_round_trip():
     assert lab_to_rgb1(rgb_to_lab1((100, 197, 255))) == (100, 197, 255)
+
