@@ -158,5 +158,39 @@ def batch_download(batch_id, out_dir, as_json) -> None:
     click.echo(json.dumps(out, ensure_ascii=False) if as_json else f"已导出批次 #{batch_id}：{out['zip']}")
 
 
+
+
+@click.command("confirm-list")
+@click.option("--term", "term_code", required=True)
+@click.option("--unit", "unit_code", help="分部/学习中心 (code or name).")
+@click.option("--class", "class_name", help="班级.")
+@click.option("--format", "fmt", type=click.Choice(["pdf", "xlsx"]), default="pdf", show_default=True)
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--thumbnails", is_flag=True, help="Add a small photo to each row.")
+@click.option("--base-url", help="Public address of this service (default: config PUBLIC_BASE_URL).")
+def confirm_list(term_code, unit_code, class_name, fmt, out_file, thumbnails, base_url) -> None:
+    """The confirmation list students use to check their photo on 学信网."""
+    from upload.zipdet import atomic_output  # noqa: PLC0415
+
+    from .services import confirmlist  # noqa: PLC0415
+
+    app = _app()
+    d = _open(app)
+    with d.session() as s:
+        term = _term(s, term_code)
+        unit = _unit(s, unit_code)
+        try:
+            data, _ = confirmlist.build(s, app.extensions["kiosk_store"], term, fmt,
+                                        base_url=base_url or app.config.get("PUBLIC_BASE_URL"),
+                                        school=app.config.get("SCHOOL_NAME") or "", unit=unit,
+                                        class_name=class_name, thumbnails=thumbnails, actor=cli_actor())
+        except confirmlist.ConfirmListError as e:
+            _fail(e.code, e.message)
+        with atomic_output(out_file) as f:
+            f.write(data)
+    click.echo(f"已生成核对名单：{out_file}")
+
+
 def register(main: click.Group) -> None:
     main.add_command(batch_group, "batch")
+    main.add_command(confirm_list, "confirm-list")
