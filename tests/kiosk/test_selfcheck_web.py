@@ -162,7 +162,7 @@ def test_coverage_dashboard_counts_window_and_missing_export(world):
     ws = openpyxl.load_workbook(io.BytesIO(r.data)).active
     rows = list(ws.iter_rows(min_row=2, values_only=True))
     assert [x[0] for x in rows] == [ids["studs"][3][1]]
-    assert rows[0][8] == "待复核"
+    assert rows[0][8] == "已采集"
     assert "*" in rows[0][2]
     r = boss.get("/admin/coverage/2027-07/confirm-list?format=pdf")
     assert r.status_code == 200 and r.data.startswith(b"%PDF")
