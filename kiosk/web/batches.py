@@ -27,6 +27,7 @@ bp = Blueprint("batches", __name__)
 i18n.add_translations({
     "上传批次": "Upload batches", "生成新批次": "Build a new batch", "交付对象": "For",
     "图像采集单位（需采集码）": "Imaging unit (needs 采集码)", "学校教务系统": "School records system",
+    "图像采集单位": "Imaging unit",
     "文件命名": "File names", "分组文件夹": "Group folders", "生成批次": "Build batch",
     "照片数": "Photos", "未纳入": "Held back", "生成人": "By", "生成时间": "Built", "下载": "Download",
     "正在生成批次…": "Building the batch…", "批次已生成": "Batch built", "生成失败": "Build failed",
@@ -101,6 +102,7 @@ def index(code):
     job = _jobs(current_app).get(request.args.get("job", "")) if request.args.get("job") else None
     return render_template("batches/index.html", term=term, rows=rows, units=units, job=job,
                            job_id=request.args.get("job", ""), kinds=batches.KINDS,
+                           kind_labels={"unit": "图像采集单位", "school": "学校教务系统"},
                            groups=[("分部", "branch"), ("学习中心", "centre"), ("层次", "level"), ("专业", "major")])
 
 
