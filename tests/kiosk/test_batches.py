@@ -260,3 +260,28 @@ def test_killing_the_build_midway_records_nothing(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert json.loads(r.stdout)["photos"] == 4
+
+
+@pytest.mark.postgres
+def test_batches_and_coverage_on_postgresql(pg_url, tmp_path):
+    from kiosk.services import coverage
+
+    app = make_app(tmp_path, DATABASE_URL=pg_url)
+    store = app.extensions["kiosk_store"]
+    db = get_db(app)
+    with db.session() as s:
+        term, _, studs = setup_term(s, n=3)
+        ph = approve_all(s, store, studs[:2])
+        s.add(ReviewItem(term_id=term.id, kind="duplicate_file", status="open", student_id=studs[1].id))
+        s.flush()
+        b, plan = build(s, store, term, tmp_path / "out")
+        assert [i.student_id for i in b.items] == [studs[0].id] and plan.excluded[0]["xh"] == studs[1].xh
+        buf = io.BytesIO()
+        batches.rebuild(s, store, b, buf)
+        assert hashlib.sha256(buf.getvalue()).hexdigest() == b.zip_sha256
+        c = coverage.coverage(s, term).total
+        assert (c.expected, c.captured, c.approved, c.in_batch) == (3, 2, 2, 1)
+        data, n = coverage.missing_xlsx(s, term)
+        assert n == 1
+        assert ph[studs[0].xh].sha256 == b.items[0].sha256
+    db.engine.dispose()
