@@ -191,6 +191,64 @@ def confirm_list(term_code, unit_code, class_name, fmt, out_file, thumbnails, ba
     click.echo(f"已生成核对名单：{out_file}")
 
 
+@click.group("coverage")
+def coverage_group() -> None:
+    """Coverage of a term: who is captured, approved, delivered, confirmed."""
+
+
+@coverage_group.command("show")
+@click.option("--term", "term_code", required=True)
+@click.option("--unit", "unit_code", help="分部/学习中心 (code or name).")
+@click.option("--json", "as_json", is_flag=True)
+def coverage_show(term_code, unit_code, as_json) -> None:
+    """Print the counts (overall and per 学习中心)."""
+    from .services import coverage, orgs, terms  # noqa: PLC0415
+
+    app = _app()
+    d = _open(app)
+    with d.session() as s:
+        term = _term(s, term_code, as_json)
+        unit = _unit(s, unit_code, as_json)
+        ids = orgs.unit_and_descendant_ids(s, unit.id) if unit is not None else None
+        data = coverage.coverage(s, term, ids)
+        out = {"term": term.code, "unit": unit.name if unit else None, **data.total.to_dict(),
+               "review_start": str(term.review_start or ""), "review_end": str(term.review_end or ""),
+               "days_left": terms.days_left(term),
+               "by_centre": [{"centre": name, **c.to_dict()} for name, c in data.by_centre]}
+    if as_json:
+        click.echo(json.dumps(out, ensure_ascii=False))
+        return
+    click.echo(f"{out['term']} {out['unit'] or '全部'}：审核窗口 {out['review_start']} – {out['review_end']}，"
+               f"剩余 {out['days_left']} 天")
+    for key, label in coverage.METRICS:
+        click.echo(f"  {label:8s} {out[key]:>6}")
+
+
+@coverage_group.command("export")
+@click.option("--term", "term_code", required=True)
+@click.option("--unit", "unit_code", help="分部/学习中心 (code or name).")
+@click.option("--out", "out_file", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def coverage_export(term_code, unit_code, out_file) -> None:
+    """XLSX of the students still missing an approved photo."""
+    from upload.zipdet import atomic_output  # noqa: PLC0415
+
+    from .services import audit, coverage, orgs  # noqa: PLC0415
+
+    app = _app()
+    d = _open(app)
+    with d.session() as s:
+        term = _term(s, term_code)
+        unit = _unit(s, unit_code)
+        ids = orgs.unit_and_descendant_ids(s, unit.id) if unit is not None else None
+        data, n = coverage.missing_xlsx(s, term, ids)
+        with atomic_output(out_file) as f:
+            f.write(data)
+        audit.record(s, "coverage.export_missing", actor=cli_actor(), object_type="term", object_id=term.code,
+                     term_id=term.id, unit=unit.name if unit else None, students=n)
+    click.echo(f"缺照片学生 {n} 人：{out_file}")
+
+
 def register(main: click.Group) -> None:
+    main.add_command(coverage_group, "coverage")
     main.add_command(batch_group, "batch")
     main.add_command(confirm_list, "confirm-list")

@@ -88,7 +88,8 @@ def _fmt(t: dt.datetime | None) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S") if t else ""
 
 
-def _validate(kind: str, naming: str, grouping) -> tuple[str, ...]:
+def validate_options(kind: str, naming: str, grouping) -> tuple[str, ...]:
+    """Check the options of a batch; returns the grouping as manifest fields."""
     if kind not in KINDS:
         raise BatchError("kind", f"未知的批次类型：{kind}（可用：unit、school）")
     if naming not in NAMINGS:
@@ -139,7 +140,7 @@ def manifest_row(student: Student, photo: Photo, units: dict[int, OrgUnit], *, n
 def plan_batch(session: Session, term: Term, *, kind: str = "unit", unit: OrgUnit | None = None,
                naming: str = "xh", grouping=None) -> Plan:
     """What a batch would contain now (reads only)."""
-    groups = _validate(kind, naming, grouping)
+    groups = validate_options(kind, naming, grouping)
     plan = Plan(term=term, kind=kind, unit=unit, naming=naming, grouping=groups)
     stmt = (select(Student, Photo).join(Photo, Photo.student_id == Student.id)
             .where(Student.term_id == term.id, Photo.status == PhotoStatus.APPROVED.value)

@@ -117,7 +117,7 @@ def build(code):
     params = {"term_id": term.id, "unit_id": unit_id, "kind": f.get("kind", "unit"), "naming": f.get("naming", "xh"),
               "grouping": ",".join(f.getlist("group")), "user_id": current_user().id, "ip": client_ip()}
     try:   # reject bad options now, with the same messages the build would give
-        batches._validate(params["kind"], params["naming"], params["grouping"])
+        batches.validate_options(params["kind"], params["naming"], params["grouping"])
     except batches.BatchError as e:
         return _answer(code, None, e.message, 400)
     jobs = _jobs(current_app)
@@ -125,6 +125,8 @@ def build(code):
         return _answer(code, None, _("已有批次正在生成，请稍后再试"), 409)
     job_id = uuid.uuid4().hex[:12]
     with jobs.lock:
+        for old in [k for k, v in jobs.jobs.items() if v["state"] != "running"][:-50]:
+            del jobs.jobs[old]           # keep the last 50 finished jobs' results
         jobs.jobs[job_id] = {"state": "running", "done": 0, "total": 0, "term": term.code}
     app = current_app._get_current_object()
     try:

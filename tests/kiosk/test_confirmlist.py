@@ -131,3 +131,23 @@ def test_cli_confirm_list(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "PUBLIC_BASE_URL" in r.output
     r = CliRunner().invoke(cli, ["confirm-list", "--term", "2027-07", "--unit", "不存在", "--out", str(out)])
     assert r.exit_code == 2 and "找不到分部/学习中心" in r.output
+
+
+def test_cli_coverage_show_and_export(tmp_path, monkeypatch):
+    import json
+
+    app = make_app(tmp_path)
+    with get_db(app).session() as s:
+        _, _, studs = setup_term(s, n=3)
+        photos.approve(s, add_photo(s, app.extensions["kiosk_store"], studs[0]), "test")
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    r = CliRunner().invoke(cli, ["coverage", "show", "--term", "2027-07", "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output)
+    assert (out["expected"], out["captured"], out["approved"], out["in_batch"]) == (3, 1, 1, 0)
+    assert out["review_start"] == "2027-08-01" and out["by_centre"][0]["centre"] == "西安分部 / 雁塔学习中心"
+    f = tmp_path / "missing.xlsx"
+    r = CliRunner().invoke(cli, ["coverage", "export", "--term", "2027-07", "--out", str(f)])
+    assert r.exit_code == 0 and "2 人" in r.output
+    ws = openpyxl.load_workbook(f).active
+    assert [row[0] for row in ws.iter_rows(min_row=2, values_only=True)] == [studs[1].xh, studs[2].xh]
