@@ -73,6 +73,9 @@ def batch_build(term_code, unit_code, kind, naming, grouping, out_dir, as_json) 
             batch, plan = batches.build_batch(
                 s, app.extensions["kiosk_store"], term, out_dir=out_dir, kind=kind, unit=unit, naming=naming,
                 grouping=grouping, actor=cli_actor(), school=app.config.get("SCHOOL_NAME") or "", commit=s.commit)
+        except OSError as e:
+            s.rollback()
+            _fail("io", f"无法写入输出目录 {out_dir}：{e.strerror or e}", as_json)
         except batches.BatchError as e:
             s.rollback()
             excluded = [{"xh": x["xh"], "reason": x["reason"]} for x in e.excluded]
@@ -186,8 +189,11 @@ def confirm_list(term_code, unit_code, class_name, fmt, out_file, thumbnails, ba
                                         class_name=class_name, thumbnails=thumbnails, actor=cli_actor())
         except confirmlist.ConfirmListError as e:
             _fail(e.code, e.message)
-        with atomic_output(out_file) as f:
-            f.write(data)
+        try:
+            with atomic_output(out_file) as f:
+                f.write(data)
+        except OSError as e:
+            _fail("io", f"无法写入 {out_file}：{e.strerror or e}")
     click.echo(f"已生成核对名单：{out_file}")
 
 
@@ -241,8 +247,11 @@ def coverage_export(term_code, unit_code, out_file) -> None:
         unit = _unit(s, unit_code)
         ids = orgs.unit_and_descendant_ids(s, unit.id) if unit is not None else None
         data, n = coverage.missing_xlsx(s, term, ids)
-        with atomic_output(out_file) as f:
-            f.write(data)
+        try:
+            with atomic_output(out_file) as f:
+                f.write(data)
+        except OSError as e:
+            _fail("io", f"无法写入 {out_file}：{e.strerror or e}")
         audit.record(s, "coverage.export_missing", actor=cli_actor(), object_type="term", object_id=term.code,
                      term_id=term.id, unit=unit.name if unit else None, students=n)
     click.echo(f"缺照片学生 {n} 人：{out_file}")

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from upload.batch import BatchBuildError, BatchInfo, arcname, parse_grouping, write_batch
 from upload.manifest import ManifestRow
-from upload.zipdet import atomic_output, file_sha256
+from upload.zipdet import PARTIAL_PREFIX, atomic_output, file_sha256
 
 from ..models import (Batch, BatchItem, OrgUnit, Photo, PhotoStatus, ReviewItem, ReviewKind, Student, Term,
                       User, utcnow)
@@ -189,6 +189,21 @@ def _unique_zip_name(session: Session, out_dir: Path, label: str) -> tuple[str, 
     return cand, f"{cand}.zip"
 
 
+def sweep_partials(out_dir: Path, older_than_hours: float = 12) -> list[Path]:
+    """Remove temporary files left by builds that died (a killed process cannot clean up
+    after itself); only ones old enough that no build can still be writing them."""
+    cutoff = time.time() - older_than_hours * 3600
+    gone = []
+    for p in out_dir.glob(f"{PARTIAL_PREFIX}*.tmp"):
+        try:
+            if p.stat().st_mtime < cutoff:
+                p.unlink()
+                gone.append(p)
+        except FileNotFoundError:
+            pass
+    return gone
+
+
 def _progress_hook(on_progress: Callable[[int, int, str], None] | None):
     pause = float(os.environ.get(PAUSE_ENV) or 0)
 
@@ -223,6 +238,7 @@ def build_batch(session: Session, store: PhotoStore, term: Term, *, out_dir: str
                          f"{' 等' if len(bad) > 10 else ''}），未生成批次，请联系管理员检查照片存储")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    sweep_partials(out)
     created = utcnow().replace(microsecond=0)
     label = f"{term.code}-{'U' if kind == 'unit' else 'S'}-{created:%Y%m%d-%H%M%S}"
     label, zip_name = _unique_zip_name(session, out, label)

@@ -32,7 +32,7 @@ i18n.add_translations({
     "照片数": "Photos", "未纳入": "Held back", "生成人": "By", "生成时间": "Built", "下载": "Download",
     "正在生成批次…": "Building the batch…", "批次已生成": "Batch built", "生成失败": "Build failed",
     "已有批次正在生成，请稍后再试": "Another batch is being built; try again shortly",
-    "未纳入本批次的学生": "Students held back", "原因": "Reason", "文件": "File",
+    "未纳入本批次的学生": "Students held back", "找不到该分部/学习中心": "No such branch or learning centre", "原因": "Reason", "文件": "File",
 })
 
 
@@ -113,7 +113,7 @@ def build(code):
     f = request.form
     unit_id = int(f["unit"]) if f.get("unit", "").isdigit() else None
     if unit_id is not None and db.session().get(OrgUnit, unit_id) is None:
-        abort(400)
+        return _answer(code, None, _("找不到该分部/学习中心"), 400)
     params = {"term_id": term.id, "unit_id": unit_id, "kind": f.get("kind", "unit"), "naming": f.get("naming", "xh"),
               "grouping": ",".join(f.getlist("group")), "user_id": current_user().id, "ip": client_ip()}
     try:   # reject bad options now, with the same messages the build would give

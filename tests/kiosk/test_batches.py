@@ -285,3 +285,28 @@ def test_batches_and_coverage_on_postgresql(pg_url, tmp_path):
         assert n == 1
         assert ph[studs[0].xh].sha256 == b.items[0].sha256
     db.engine.dispose()
+
+
+def test_stale_partials_are_swept_fresh_ones_kept(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    old, fresh = out / ".partial-old.tmp", out / ".partial-new.tmp"
+    old.write_bytes(b"x")
+    fresh.write_bytes(b"y")
+    os.utime(old, (time.time() - 13 * 3600,) * 2)
+    assert batches.sweep_partials(out) == [old]
+    assert not old.exists() and fresh.exists()
+
+
+def test_cli_unwritable_output_is_a_clear_error(tmp_path, monkeypatch):
+    app = make_app(tmp_path)
+    with get_db(app).session() as s:
+        _, _, studs = setup_term(s, n=1)
+        approve_all(s, app.extensions["kiosk_store"], studs)
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    r = CliRunner().invoke(cli, ["batch", "build", "--term", "2027-07", "--out", str(blocker / "sub"), "--json"])
+    assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "io"
+    with get_db(app).session() as s:
+        assert s.scalar(select(func.count()).select_from(Batch)) == 0
