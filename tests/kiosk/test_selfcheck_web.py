@@ -211,3 +211,23 @@ def test_admin_builds_a_batch_in_the_background_and_downloads_it(world):
     login(op, "op-yanta", "password-123")
     assert op.get("/admin/batches/2027-07").status_code == 403
     assert op.get(f"/admin/batches/download/{j.get('batch_id', 1)}").status_code == 403
+
+
+def test_pages_render_in_english_too(world):
+    app, ids = world
+    c = app.test_client()
+    _, xh, idn, _ = ids["studs"][2]
+    assert "Show my photo" in c.get("/check/?lang=en").get_data(as_text=True)
+    _check(c, xh, idn)
+    c.post("/check/me/answer", data={"result": "wrong", "category": "info"})
+    assert "Report the problem" in c.get("/check/me").get_data(as_text=True)
+    boss = app.test_client()
+    login(boss, "boss", "password-123")
+    boss.get("/?lang=en")
+    for url, text in [("/review/", "Review queue"), ("/admin/coverage/2027-07", "Coverage"),
+                      ("/admin/batches/2027-07", "Build a new batch"), ("/admin/", "Coverage")]:
+        r = boss.get(url)
+        assert r.status_code == 200 and text in r.get_data(as_text=True), url
+    assert boss.get("/admin/coverage/2099-01").status_code == 404
+    r = boss.post("/admin/batches/2027-07/build", data={"kind": "unit", "unit": "987654"}, follow_redirects=True)
+    assert "No such branch" in r.get_data(as_text=True)
