@@ -60,7 +60,6 @@ def batch_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def batch_build(term_code, unit_code, kind, naming, grouping, out_dir, as_json) -> None:
     """Write the next batch of approved, not yet delivered photos into OUT."""
-    from .db import get_db  # noqa: F401, PLC0415
     from .services import batches  # noqa: PLC0415
 
     app = _app()
