@@ -30,6 +30,7 @@ DEFAULTS: dict[str, Any] = {
     # Self-check rate limit: attempts per window per client
     "SELFCHECK_MAX_ATTEMPTS": 5,
     "SELFCHECK_WINDOW_MINUTES": 15,
+    "SELFCHECK_SESSION_MINUTES": 15,  # how long a verified self-check stays open
     # Background jobs: "inprocess" (default) or "celery"
     "JOBS_BACKEND": "inprocess",
     "JOBS_WORKERS": None,            # None → number of CPUs

@@ -365,12 +365,22 @@ class Batch(Base):
     zip_size: Mapped[int] = mapped_column(BigInteger, default=0)
     photo_count: Mapped[int] = mapped_column(Integer, default=0)
     excluded: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    # What the archive's summary says (upload.batch.BatchInfo as a dict): with the items'
+    # manifest rows it is everything needed to rebuild the same bytes.
+    summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    zip_path: Mapped[str | None] = mapped_column(String(1024))  # where it was written
 
     term: Mapped[Term] = relationship()
     items: Mapped[list["BatchItem"]] = relationship(back_populates="batch", order_by="BatchItem.arcname")
 
 
 class BatchItem(Base):
+    """One photo version delivered in a batch, with its manifest row as written.
+
+    ``kind`` repeats the batch's kind so the database itself refuses delivering the same
+    photo version twice through the same channel (unique ``kind, photo_id``).
+    """
+
     __tablename__ = "batch_items"
     id: Mapped[int] = mapped_column(primary_key=True)
     batch_id: Mapped[int] = mapped_column(ForeignKey("batches.id"), index=True)
@@ -378,11 +388,13 @@ class BatchItem(Base):
     student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
     arcname: Mapped[str] = mapped_column(String(255))
     sha256: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(12))
+    row: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
     batch: Mapped[Batch] = relationship(back_populates="items")
     photo: Mapped[Photo] = relationship()
     student: Mapped[Student] = relationship()
-    __table_args__ = (UniqueConstraint("batch_id", "photo_id"),)
+    __table_args__ = (UniqueConstraint("batch_id", "photo_id"), UniqueConstraint("kind", "photo_id"))
 
 
 # ---------------------------------------------------------------------- audit

@@ -48,6 +48,16 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 
+    from .selfcheck import bp as selfcheck_bp  # noqa: PLC0415
+    from .review import bp as review_bp  # noqa: PLC0415
+    from .coverage import bp as coverage_bp  # noqa: PLC0415
+    from .batches import bp as batches_bp  # noqa: PLC0415
+
+    app.register_blueprint(selfcheck_bp, url_prefix="/check")
+    app.register_blueprint(review_bp, url_prefix="/review")
+    app.register_blueprint(coverage_bp, url_prefix="/admin/coverage")
+    app.register_blueprint(batches_bp, url_prefix="/admin/batches")
+
     from .. import db  # noqa: PLC0415
 
     def _rollback():

@@ -48,7 +48,8 @@ def _check_constraints(db: Database) -> None:
 def test_init_db_on_empty_sqlite_then_again_is_noop(tmp_path, monkeypatch):
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
     r1 = CliRunner().invoke(cli, ["init-db"])
-    assert r1.exit_code == 0 and "已升级 空 → 0001" in r1.output, r1.output
+    head = Database(f"sqlite:///{tmp_path / 'scratch.sqlite3'}").head_revision()
+    assert r1.exit_code == 0 and f"已升级 空 → {head}" in r1.output, r1.output
     r2 = CliRunner().invoke(cli, ["init-db"])
     assert r2.exit_code == 0 and "已是最新" in r2.output
     db = Database(f"sqlite:///{tmp_path / 'inst' / 'kiosk.sqlite3'}")

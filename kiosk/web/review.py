@@ -1,0 +1,98 @@
+"""Review queue: things a person must look at, scoped to the viewer's 分部/学习中心.
+
+Admins see everything; operators the items of students in their unit and the units
+below it.  This page lists and resolves; other areas (the station's "retake") add their
+own actions for the kinds they handle.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from .. import db, i18n
+from ..i18n import _
+from ..idcard import mask
+from ..models import ReviewItem, Role, Student, Term, utcnow
+from ..services import audit
+from .auth import client_ip, current_user, login_required, scope_unit_ids
+
+bp = Blueprint("review", __name__)
+PAGE = 50
+
+KIND_ZH = {"qc_warn": "质检提醒", "replace": "替换已通过照片", "self_report": "学生报告有误",
+           "identity": "与入学照片不符", "duplicate_face": "疑似同一人两个学号", "duplicate_file": "重复照片"}
+STATUS_ZH = {"open": "待处理", "resolved": "已处理"}
+
+i18n.add_translations({
+    "复核队列": "Review queue", "共 {n} 条": "{n} items", "类型": "Kind", "分类": "Category", "说明": "Comment",
+    "待处理": "Open", "已处理": "Resolved", "处理结果": "Resolution", "标记为已处理": "Mark resolved",
+    "处理说明": "What was done", "已标记为已处理": "Marked as resolved", "请填写处理说明": "Describe what was done",
+    "该事项已处理": "This item is already resolved",
+    "质检提醒": "QC warning", "替换已通过照片": "Replaces an approved photo", "学生报告有误": "Student reported wrong",
+    "与入学照片不符": "Differs from enrolment photo", "疑似同一人两个学号": "Same face under two numbers",
+    "重复照片": "Duplicate photo", "相关学生": "Other student",
+})
+
+
+def _scoped(stmt, user):
+    ids = scope_unit_ids(user)
+    if ids is None:
+        return stmt
+    return stmt.where(ReviewItem.student_id.in_(select(Student.id).where(Student.centre_id.in_(ids or {-1}))))
+
+
+@bp.route("/")
+@login_required(Role.ADMIN, Role.OPERATOR)
+def index():
+    s = db.session()
+    user = current_user()
+    status = request.args.get("status", "open")
+    kind = request.args.get("kind", "")
+    term_code = request.args.get("term", "")
+    page = max(1, request.args.get("page", 1, type=int))
+    stmt = _scoped(select(ReviewItem), user)
+    if status in STATUS_ZH:
+        stmt = stmt.where(ReviewItem.status == status)
+    if kind in KIND_ZH:
+        stmt = stmt.where(ReviewItem.kind == kind)
+    term = None
+    if term_code:
+        term = s.scalar(select(Term).where(Term.code == term_code))
+        stmt = stmt.where(ReviewItem.term_id == (term.id if term else -1))
+    total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+    rows = s.scalars(stmt.options(selectinload(ReviewItem.student).selectinload(Student.centre),
+                                  selectinload(ReviewItem.other_student))
+                     .order_by(ReviewItem.created_at.desc(), ReviewItem.id.desc())
+                     .limit(PAGE).offset((page - 1) * PAGE)).all()
+    terms = s.scalars(select(Term).order_by(Term.code.desc())).all()
+    return render_template("review/index.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE)),
+                           status=status, kind=kind, term_code=term_code, terms=terms, kinds=KIND_ZH,
+                           statuses=STATUS_ZH, mask=mask)
+
+
+@bp.route("/<int:item_id>/resolve", methods=["POST"])
+@login_required(Role.ADMIN, Role.OPERATOR)
+def resolve(item_id: int):
+    s = db.session()
+    user = current_user()
+    item = s.scalar(_scoped(select(ReviewItem).where(ReviewItem.id == item_id), user))
+    if item is None:
+        abort(404)
+    note = (request.form.get("resolution") or "").strip()
+    if item.status != "open":
+        flash(_("该事项已处理"), "warning")
+    elif not note:
+        flash(_("请填写处理说明"), "error")
+    else:
+        item.status = "resolved"
+        item.resolution = note[:1000]
+        item.resolved_by_id = user.id
+        item.resolved_at = utcnow()
+        s.flush()
+        audit.record(s, "review.resolve", actor=user, object_type="review_item", object_id=item.id,
+                     term_id=item.term_id, ip=client_ip(), kind=item.kind, xh=item.student.xh, resolution=note[:200])
+        s.commit()
+        flash(_("已标记为已处理"), "success")
+    return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/review")
+                    else url_for("review.index"))
