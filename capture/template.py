@@ -190,6 +190,35 @@ class Template:
                 raise TemplateError(f"template key {key!r}: {e} (got {value!r})") from None
         return cls(**kwargs)
 
+    @classmethod
+    def from_profile(cls, profile: Any, **overrides: Any) -> "Template":
+        """The template a QC profile asks for: its ``[template]`` targets, and the hard
+        limits from the thresholds of the checks that will judge the result
+        (``head_top``, ``eye_line``, ``horizontal_centre``, ``face_width``,
+        ``eye_distance``, ``shoulders``, ``file_size``).  ``profile`` is a
+        :class:`qc.profile.Profile` (or its name)."""
+        if isinstance(profile, str):
+            from qc import load_profile  # noqa: PLC0415
+
+            profile = load_profile(profile)
+        pt = profile.template
+        th = profile.thresholds
+        head, eye, centre = th("head_top"), th("eye_line"), th("horizontal_centre")
+        width, eyes, shoulders, size = th("face_width"), th("eye_distance"), th("shoulders"), th("file_size")
+        mapping: dict[str, Any] = {
+            "width": pt.width, "height": pt.height, "dpi": pt.dpi,
+            "crown_band": tuple(pt.crown_target), "eye_band": tuple(pt.eye_line_target),
+            "face_width_target": pt.face_width_target, "centre_x": pt.centre_x,
+            "jpeg_quality_min": pt.jpeg_quality_min, "target_size_kb": tuple(pt.file_size_target_kb),
+            "limit_crown": (head.pass_min, head.pass_max), "limit_eye": (eye.pass_min, eye.pass_max),
+            "limit_centre": (centre.pass_min, centre.pass_max),
+            "limit_face_width": (width.warn_min, width.pass_max),
+            "face_width_band": (width.pass_min, width.pass_max),
+            "min_eye_distance": eyes.pass_min, "chin_max": shoulders.chin_max, "max_size_kb": size.pass_max_kb,
+        }
+        mapping.update(overrides)
+        return cls.from_mapping(mapping)
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready mapping (pairs as lists) that :meth:`from_mapping` accepts."""
         out: dict[str, Any] = {}

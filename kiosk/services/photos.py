@@ -109,6 +109,22 @@ def record_photo(session: Session, store: PhotoStore, student: Student, *, origi
     return photo
 
 
+def record_prepared(session: Session, store: PhotoStore, student: Student, original: bytes, prepared, *,
+                    source: str, actor: User | str | None, **kw) -> Photo:
+    """Record what :func:`capture.prepare.prepare` made of ``original``.
+
+    A refused frame is kept as an ``unusable`` photo whose ``decision_note`` carries the
+    reason, so nothing received is ever lost.
+    """
+    photo = record_photo(session, store, student, original=original, spec=prepared.spec, report=prepared.report,
+                         source=source, actor=actor, normalized=prepared.normalized,
+                         transform=prepared.transform, encoding=prepared.encoding, **kw)
+    if prepared.refusal is not None:
+        photo.decision_note = f"[{prepared.refusal['code']}] {prepared.refusal['message_zh']}"
+        session.flush()
+    return photo
+
+
 def can_approve(photo: Photo, actor: User | None, *, checklist_ok: bool = False,
                 override_reason: str | None = None) -> tuple[bool, str, str]:
     """Whether ``actor`` may approve ``photo`` now: ``(ok, code, message_zh)``."""

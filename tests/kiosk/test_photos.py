@@ -87,3 +87,14 @@ def test_unusable_original_is_kept_but_cannot_be_approved(session, store):
     assert p.status == "unusable" and store.get(p.original_sha256) == b"raw camera bytes"
     with pytest.raises(photos.PhotoError):
         photos.approve(session, p, "op")
+
+
+def test_record_prepared_keeps_refused_frames(session, store):
+    from capture.prepare import Prepared
+
+    _, _, (st, *_) = setup_term(session)
+    refused = Prepared(original_sha256="x", refusal={"code": "no_face", "message_zh": "未检测到人脸",
+                                                     "message_en": "no face found", "hints": []})
+    p = photos.record_prepared(session, store, st, b"raw frame", refused, source="capture", actor="op")
+    assert p.status == "unusable" and p.sha256 is None and "no_face" in p.decision_note
+    assert store.get(p.original_sha256) == b"raw frame"

@@ -107,8 +107,8 @@ def _transform(c: Cutout, lay: Layout) -> np.ndarray:
 
 
 def compose(portrait_path: str | Path, layout: Layout = Layout(), backdrop: Callable | tuple = BLUE,
-            person_fn: Callable | None = None) -> np.ndarray:
-    """The spec composition as an ``(640, 480, 3)`` uint8 array.
+            person_fn: Callable | None = None, canvas: tuple[int, int] = CANVAS) -> np.ndarray:
+    """The spec composition as an ``(640, 480, 3)`` uint8 array (or ``canvas`` = (w, h)).
 
     ``backdrop``: an RGB tuple or ``fn(h, w) -> (h, w, 3)`` float array;
     ``person_fn(rgb_float, alpha, landmarks) -> rgb_float``: edit the person before
@@ -118,7 +118,7 @@ def compose(portrait_path: str | Path, layout: Layout = Layout(), backdrop: Call
 
     c = cutout(str(portrait_path))
     m = _transform(c, layout)
-    w, h = CANVAS
+    w, h = canvas
     src = c.rgb.astype(np.float32)
     lm_canvas = np.c_[c.landmarks, np.ones(68)] @ m.T
     person = cv2.warpAffine(src, m, (w, h), flags=cv2.INTER_AREA if m[0, 0] < 1 else cv2.INTER_LINEAR,
@@ -194,6 +194,16 @@ def make_spec_photo(portrait_path: str | Path, layout: Layout = Layout(), backdr
     if post_fn is not None:
         rgb = post_fn(rgb)
     return encode_jpeg(rgb, **jpeg_kw)
+
+
+def camera_frame(portrait_path: str | Path, size: tuple[int, int] = (1280, 720), *, face_width: float = 250.0,
+                 crown_y: float = 110.0, backdrop=BLUE, post_fn: Callable | None = None) -> np.ndarray:
+    """A camera-like frame, ``(h, w, 3)`` uint8: a real portrait on the light-blue backdrop,
+    centred, with room around the head, as a station webcam would see the student."""
+    w, h = size
+    rgb = compose(portrait_path, Layout(face_width=face_width, crown_y=crown_y, centre_x=w / 2.0), backdrop,
+                  canvas=size)
+    return post_fn(rgb) if post_fn is not None else rgb
 
 
 def spec_crop(path: str | Path, face_width: float = 240.0, eye_y: float = 262.0) -> bytes:
