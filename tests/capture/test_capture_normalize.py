@@ -21,8 +21,17 @@ WIDENED = ["damon_plain_1.jpg", "damon_plain_3.jpg", "zuckerberg_white.jpg", "pi
            "lacamoire_white.jpg", "lacamoire_grey_studio.jpg", "bezos_white.jpg", "gates_portrait.jpg"]
 
 
+GEOMETRY_CHECKS = ("jpeg_format", "dimensions", "colour_mode", "dpi", "jpeg_quality", "file_size", "face_count",
+                   "eye_line", "head_top", "face_width", "eye_distance", "horizontal_centre", "eye_roll")
+
+
 def _check(result, m):
     assert_spec_photo(m)
+    import qc
+
+    rep = qc.check_photo(result.jpeg)
+    bad = {c: rep[c].to_dict() for c in GEOMETRY_CHECKS if rep[c].status.value != "pass"}
+    assert not bad, f"QC geometry/file checks must pass on the normaliser's output: {bad}"
     q = result.quality
     assert q >= 60
     assert m["luma_table"] == ijg_table(q), "quantisation must be the IJG table for the reported quality"
