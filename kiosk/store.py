@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
+
+from upload.zipdet import atomic_output
 
 
 class StoreError(Exception):
@@ -36,21 +37,8 @@ class PhotoStore:
         final = self.path_for(digest)
         if final.exists() and final.stat().st_size == len(data):
             return digest
-        final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=final.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        _fsync_dir(final.parent)
+        with atomic_output(final, prefix=".tmp-") as f:
+            f.write(data)
         return digest
 
     def get(self, sha256: str) -> bytes:
@@ -71,15 +59,3 @@ class PhotoStore:
     def exists(self, sha256: str) -> bool:
         return self.path_for(sha256).is_file()
 
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)

@@ -96,13 +96,13 @@ def normalize_zip(data: bytes, *, compress: int = zipfile.ZIP_DEFLATED) -> bytes
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[BinaryIO]:
+def atomic_output(path: str | os.PathLike, *, prefix: str = PARTIAL_PREFIX) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; on success fsync it and rename it to
     ``path`` (then fsync the directory).  On any exception the temporary file is removed
     and ``path`` is untouched."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=PARTIAL_PREFIX, suffix=".tmp", dir=final.parent)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=final.parent)
     try:
         with os.fdopen(fd, "w+b") as f:
             yield f
