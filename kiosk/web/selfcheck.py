@@ -73,12 +73,18 @@ def index():
     s = db.session()
     cfg = current_app.config
     window = float(cfg["SELFCHECK_WINDOW_MINUTES"])
+    limit = int(cfg["SELFCHECK_MAX_ATTEMPTS"])
     key = selfcheck.rate_key(cfg["SECRET_KEY"], client_ip())
-    if selfcheck.recent_attempts(s, key, window) >= int(cfg["SELFCHECK_MAX_ATTEMPTS"]):
+    # Failures are also counted per 学号 (whatever it is, on the roster or not), so
+    # guessing one student's ID digits from many addresses is throttled as well.
+    xh_key = selfcheck.rate_key(cfg["SECRET_KEY"], "xh:" + request.form.get("xh", "").strip()[:32])
+    if selfcheck.recent_attempts(s, key, window) >= limit or \
+            selfcheck.recent_attempts(s, xh_key, window) >= 2 * limit:
         return render_template("selfcheck/index.html", error=_(LIMITED, minutes=int(window)), limited=True), 429
     selfcheck.note_attempt(s, key, window)
     found = selfcheck.find(s, request.form.get("xh", ""), request.form.get("idtail", ""))
     if found is None:
+        selfcheck.note_attempt(s, xh_key, window)
         s.commit()
         return render_template("selfcheck/index.html", error=_(GENERIC), xh=request.form.get("xh", "")[:32]), 400
     student, photo = found
