@@ -195,3 +195,9 @@ def user_create(username, role, unit, imaging_unit, display_name, password) -> N
         except users.UserError as e:
             _fail(e.code, e.message)
     click.echo(f"已创建用户 {username}（{role}）")
+
+
+# Reference photos and the duplicate scan live in their own module.
+from .cli_identity import register as _register_identity  # noqa: E402
+
+_register_identity(main)

@@ -48,6 +48,10 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(admin_bp, url_prefix="/admin")
     app.register_blueprint(api_bp, url_prefix="/api/v1")
 
+    from .identity import bp as identity_bp  # noqa: PLC0415
+
+    app.register_blueprint(identity_bp, url_prefix="/identity")
+
     from .. import db  # noqa: PLC0415
 
     def _rollback():
