@@ -37,7 +37,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
 from sqlalchemy import and_, or_, select
@@ -290,8 +290,14 @@ def ensure_face_data(session: Session, photo: Photo, store=None) -> bool:
     if store is None:
         log.warning("photo %s has no face data and no photo store is reachable", photo.id)
         return photo.face_encoding not in (None, NO_FACE)
+    from ..store import StoreError  # noqa: PLC0415
+
     try:
         data = store.get(photo.sha256)
+    except StoreError as e:
+        log.warning("photo %s: %s; it takes part through its SHA-256 only", photo.id, e)
+        return photo.face_encoding not in (None, NO_FACE)
+    try:
         import qc  # noqa: PLC0415
         from qc.context import PhotoContext  # noqa: PLC0415
 
@@ -571,6 +577,3 @@ def write_report_xlsx(result: ScanResult, path, students: dict[int, Student] | N
     wb.save(path)
 
 
-def iter_pairs_json(result: ScanResult) -> Iterator[dict[str, Any]]:
-    for m in result.matches:
-        yield m.to_dict()

@@ -45,17 +45,6 @@ def mirrored(data: bytes) -> bytes:
     return buf.getvalue()
 
 
-@lru_cache(maxsize=None)
-def checked(data: bytes, reference_key: str | None = None):
-    """``(report, ctx)`` of a photo (no reference)."""
-    import qc
-    from qc.runner import make_context
-
-    prof = qc.load_profile()
-    ctx = make_context(data, prof)
-    return qc.check_photo(ctx, prof), ctx
-
-
 def encoding_of(data: bytes) -> np.ndarray:
     from qc.runner import make_context
 
