@@ -78,6 +78,7 @@ i18n.add_translations({
     "≤ {t} 视为同一人": "≤ {t} counts as the same person",
     "≤ {t} 位视为同一张照片": "≤ {t} bits counts as the same photograph",
     "位": "bits", "暂缓中": "On hold",
+    "照片批准时自动比对": "Found when a photo was approved", "全批次扫描": "Found by a term scan",
     "两人在事项处理前均不进入上传批次。": "Neither student goes into an upload batch until this is decided.",
 })
 
@@ -150,7 +151,9 @@ def item(item_id: int):
     is_admin = user.role == Role.ADMIN.value
     return render_template("identity/item.html", item=it, kinds=KIND_ZH, statuses=STATUS_ZH, mask=mask,
                            limits=_limits(), decisions=[(k, v[0], v[2], v[1] and not is_admin) for k, v in offered.items()],
-                           history=identity.item_history(s, it))
+                           history=identity.item_history(s, it),
+                           labels={k: v[0] for k, v in {**identity.IDENTITY_DECISIONS,
+                                                        **identity.DUPLICATE_DECISIONS}.items()})
 
 
 @bp.route("/items/<int:item_id>/decide", methods=["POST"])
