@@ -99,13 +99,15 @@ def after_check(session: Session, photo: Photo, report, actor: User | str | None
     ReviewItem or None
         The ``identity`` item opened (or already open) for a warn/fail, else ``None``.
     """
-    if ctx is not None and photo.face_encoding is None:
+    if ctx is not None and (photo.face_encoding is None or
+                            (photo.phash is None and photo.face_encoding != duplicates.NO_FACE)):
         try:
             enc, ph = duplicates.face_data_from(ctx)
         except Exception:  # noqa: BLE001 - face data is an extra; the photo is recorded
             log.exception("face data for photo %s failed", photo.id)
             enc, ph = None, None
-        photo.face_encoding = encoding_bytes(enc) if enc is not None else duplicates.NO_FACE
+        if photo.face_encoding is None:
+            photo.face_encoding = encoding_bytes(enc) if enc is not None else duplicates.NO_FACE
         photo.phash = ph
     status, d = identity_result(report)
     if d is not None:

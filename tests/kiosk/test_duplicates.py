@@ -216,3 +216,37 @@ def test_cli_scan_json_report_and_dry_run(tmp_path, monkeypatch, corpus_dir):
     assert r.exit_code == 2
     with db.session() as s:
         assert len(s.scalars(select(ReviewItem)).all()) == 4
+
+
+@pytest.mark.postgres
+def test_hook_scan_and_references_on_postgresql(pg_url, tmp_path, monkeypatch, corpus_dir):
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
+    monkeypatch.setenv("KIOSK_DATABASE_URL", pg_url)
+    app = create_app()
+    db = get_db(app)
+    db.upgrade()
+    store = app.extensions["kiosk_store"]
+    with db.session() as s:
+        s.info["kiosk_store"] = store
+        _t, _c, (a, b, c) = setup_term(s, n=3)
+        xa = a.xh
+        for st, data in ((a, fp.spec("damon_plain_1.jpg")), (b, fp.recoded(fp.spec("damon_plain_1.jpg"), scale=0.7)),
+                         (c, fp.spec("frll_009_neutral_front.jpg"))):
+            p = photos.record_photo(s, store, st, original=data, spec=data, report=report("pass"),
+                                    source="intake", actor="t")
+            photos.approve(s, p, "t")
+    with db.session() as s:
+        hashes = [p.phash for p in s.scalars(select(photos.Photo))]
+        assert all(h is not None and -(2**63) <= h < 2**63 for h in hashes)   # signed 64-bit in BIGINT
+        assert len(items(s)) == 2 and duplicates.held_student_ids(s) == {
+            i.student_id for i in items(s)}
+    folder = tmp_path / "refs"
+    folder.mkdir()
+    (folder / f"{xa}.jpg").write_bytes(fp.corpus("damon_plain_2.jpg"))
+    r = CliRunner().invoke(cli, ["references", "import", str(folder), "--term", "2027-07"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["duplicates", "--term", "2027-07", "--json"])
+    out = json.loads(r.output)
+    assert r.exit_code == 1 and [p["kind"] for p in out["pairs"]] == ["file"]
+    assert out["summary"]["review_items_opened"] == 0
+    db.engine.dispose()
