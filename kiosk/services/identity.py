@@ -50,9 +50,34 @@ class DecisionError(Exception):
 
 # --------------------------------------------------------------------------- hooks
 def register_hooks() -> None:
-    """Put the duplicate check on ``photos.on_approved`` exactly once (idempotent)."""
-    if duplicates.check_approved_photo not in photos.on_approved:
-        photos.on_approved.append(duplicates.check_approved_photo)
+    """Put :func:`retire_moot_items` and the duplicate check on ``photos.on_approved``,
+    each exactly once (idempotent), in that order."""
+    for hook in (retire_moot_items, duplicates.check_approved_photo):
+        if hook not in photos.on_approved:
+            photos.on_approved.append(hook)
+
+
+def retire_moot_items(session: Session, photo: Photo, actor: Any = None) -> list[ReviewItem]:
+    """When a new photo of a student is approved, open identity / duplicate items about the
+    student's *earlier* photos no longer matter (those photos are superseded or were never
+    used): resolve them as ``photo_replaced``, with an audit entry.  A retake that still
+    matches is caught again by the duplicate check that runs next."""
+    earlier = select(Photo.id).where(Photo.student_id == photo.student_id, Photo.id != photo.id)
+    moot = session.scalars(select(ReviewItem).where(
+        ReviewItem.status == "open", ReviewItem.kind.in_((IDENTITY,) + duplicates.DUPLICATE_KINDS),
+        (ReviewItem.photo_id.in_(earlier)) | (ReviewItem.other_photo_id.in_(earlier)))).all()
+    now = utcnow()
+    for it in moot:
+        it.status = "resolved"
+        it.resolved_by_id = actor.id if isinstance(actor, User) else None
+        it.resolved_at = now
+        it.resolution = f"photo_replaced：照片已由新批准的照片（#{photo.id}）取代"
+    if moot:
+        session.flush()
+        audit.record(session, "review.auto_resolve", actor=actor, object_type="review_item",
+                     object_id=",".join(str(i.id) for i in moot), term_id=photo.student.term_id,
+                     photo_sha256=photo.sha256, xh=photo.student.xh, reason="photo_replaced", by_photo=photo.id)
+    return moot
 
 
 # --------------------------------------------------------------------------- reference

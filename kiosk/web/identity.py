@@ -77,7 +77,7 @@ i18n.add_translations({
     "≤ {p} 视为本人；{p}–{w} 需人工对照；> {w} 不像同一人": "≤ {p} same person; {p}–{w} compare by eye; > {w} not the same person",
     "≤ {t} 视为同一人": "≤ {t} counts as the same person",
     "≤ {t} 位视为同一张照片": "≤ {t} bits counts as the same photograph",
-    "位": "bits", "暂缓中": "On hold",
+    "位": "bits", "暂缓中": "On hold", "照片已被取代": "The photo was replaced",
     "照片批准时自动比对": "Found when a photo was approved", "全批次扫描": "Found by a term scan",
     "两人在事项处理前均不进入上传批次。": "Neither student goes into an upload batch until this is decided.",
 })
@@ -152,8 +152,9 @@ def item(item_id: int):
     return render_template("identity/item.html", item=it, kinds=KIND_ZH, statuses=STATUS_ZH, mask=mask,
                            limits=_limits(), decisions=[(k, v[0], v[2], v[1] and not is_admin) for k, v in offered.items()],
                            history=identity.item_history(s, it),
-                           labels={k: v[0] for k, v in {**identity.IDENTITY_DECISIONS,
-                                                        **identity.DUPLICATE_DECISIONS}.items()})
+                           labels={**{k: v[0] for k, v in {**identity.IDENTITY_DECISIONS,
+                                                           **identity.DUPLICATE_DECISIONS}.items()},
+                                   "photo_replaced": "照片已被取代"})
 
 
 @bp.route("/items/<int:item_id>/decide", methods=["POST"])

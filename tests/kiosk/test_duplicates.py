@@ -51,6 +51,21 @@ def test_hook_is_registered_once():
     for _ in range(3):
         create_app({"INSTANCE_PATH": tempfile.mkdtemp(), "TESTING": True, "SECRET_KEY": "x"})
     assert photos.on_approved.count(duplicates.check_approved_photo) == 1
+    assert photos.on_approved.index(identity.retire_moot_items) < photos.on_approved.index(
+        duplicates.check_approved_photo)
+
+
+def test_a_new_approved_photo_retires_items_about_the_old_one(s, store, corpus_dir):
+    _t, _c, (a, b) = setup_term(s, n=2)
+    approve(s, store, a, fp.spec("damon_plain_1.jpg"))
+    approve(s, store, b, fp.recoded(fp.spec("damon_plain_1.jpg")))       # b's photo is a's
+    assert duplicates.held_student_ids(s) == {a.id, b.id}
+    approve(s, store, b, fp.spec("frll_009_neutral_front.jpg"))          # b retakes: the real b
+    assert all(i.status == "resolved" and i.resolution.startswith("photo_replaced") for i in items(s))
+    assert duplicates.held_student_ids(s) == set()
+    assert s.scalar(select(AuditEntry).where(AuditEntry.action == "review.auto_resolve")) is not None
+    approve(s, store, b, fp.spec("damon_plain_3.jpg"))                   # a retake that is a again
+    assert duplicates.held_student_ids(s) == {a.id, b.id}
 
 
 def test_resized_reencoded_copy_under_a_second_xh_opens_file_items_for_both(s, store, corpus_dir):
