@@ -6,7 +6,9 @@ from sqlalchemy import select
 
 from kiosk.db import get_db
 from kiosk.models import AuditEntry, ReviewItem, Role
-from kiosk.services import photos, users
+import qc
+from kiosk.services import identity, photos, users
+from qc.runner import make_context
 from tests.browser import LiveServer, browser, screenshot
 
 from . import facephotos as fp
@@ -29,6 +31,16 @@ def test_admin_reviews_a_duplicate_side_by_side_and_decides(tmp_path, playwright
             photos.approve(s, p, "t")
         item_id = s.scalar(select(ReviewItem.id).where(ReviewItem.student_id == b.id))
         xh_a, xh_b, idn_b = a.xh, b.xh, b.id_number
+        # An identity warning: enrolment photo (side light) vs a new photo with the eyes shut.
+        _t, _c, (w,) = setup_term(s, n=1, start=30)
+        ref = fp.corpus("yale01_leftlight.png")
+        w.reference_sha256 = store.put(ref)
+        w.reference_encoding = fp.encoding_of(ref).tobytes()
+        data = fp.spec("yale01_sleepy.png")
+        ctx = make_context(data, qc.load_profile())
+        rep = qc.check_photo(ctx, reference=identity.reference_for(w))
+        pw = photos.record_photo(s, store, w, original=data, spec=data, report=rep, source="capture", actor="t")
+        warn_id = identity.after_check(s, pw, rep, "t", ctx=ctx).id
     with LiveServer(app) as srv, browser(playwright_instance) as page:
         page.goto(srv.url + "/login")
         page.fill("#username", "boss")
@@ -37,7 +49,7 @@ def test_admin_reviews_a_duplicate_side_by_side_and_decides(tmp_path, playwright
         page.wait_for_url(srv.url + "/admin/")
         page.click("text=身份核对")
         page.wait_for_url(srv.url + "/identity/")
-        assert page.locator("#identity-items tbody tr").count() == 2
+        assert page.locator("#identity-items tbody tr").count() == 3   # the pair (both sides) + one identity
         page.click(f"tr[data-item='{item_id}'] >> text=查看")
         page.wait_for_url(srv.url + f"/identity/items/{item_id}")
         page.wait_for_function("document.querySelector('#left-photo').naturalWidth > 0 && "
@@ -54,8 +66,14 @@ def test_admin_reviews_a_duplicate_side_by_side_and_decides(tmp_path, playwright
         assert page.inner_text("#item-status") == "已处理"
         assert "duplicate.decide" in page.inner_text("#history")
         screenshot(page, "identity-duplicate-decided")
+        page.goto(srv.url + f"/identity/items/{warn_id}")
+        page.wait_for_function("document.querySelector('#left-photo').naturalWidth > 0 && "
+                               "document.querySelector('#right-photo').naturalWidth > 0")
+        assert "与入学照片不符" in page.inner_text("h1")
+        assert 0.5 < float(page.inner_text("#distance")) <= 0.6
+        screenshot(page, "identity-warn-side-by-side")
     with get_db(app).session() as s:
         entry = s.scalar(select(AuditEntry).where(AuditEntry.action == "duplicate.decide"))
         assert entry.actor == "boss" and entry.detail["decision"] == "reject_other"
         assert s.scalar(select(AuditEntry).where(AuditEntry.action == "photo.withdraw")) is not None
-        assert all(i.status == "resolved" for i in s.scalars(select(ReviewItem)))
+        assert all(i.status == "resolved" for i in s.scalars(select(ReviewItem).where(ReviewItem.kind != "identity")))
