@@ -88,8 +88,6 @@ def _derived(rgb: np.ndarray, path: Path, tmp: Path) -> dict[str, bytes]:
 
 def _hashes(source, prof):
     """``(face_hash, image_hash, rgb)`` or ``None`` when there is not exactly one face."""
-    import cv2
-
     from qc.context import PhotoContext
     from qc.phash import face_phash, image_phash
     from qc.runner import make_context
@@ -98,7 +96,6 @@ def _hashes(source, prof):
     if ctx.decode_error is not None or ctx.face is None:
         return None
     return face_phash(ctx.rgb, ctx.face), image_phash(ctx.rgb), ctx.rgb
-    del cv2
 
 
 def collect(corpus: Path):
@@ -179,7 +176,7 @@ def main() -> None:
                  [f"{kind}_face_bits_min/median/max", f"{fa.min()}/{np.median(fa):g}/{fa.max()}"],
                  [f"{kind}_image_bits_min/median/max", f"{ia.min()}/{np.median(ia):g}/{ia.max()}"]]
     same_f, same_i = arr("same_photo", 4), arr("same_photo", 5)
-    pers_f, pers_i = arr("same_person", 4), arr("same_person", 5)
+    pers_f = arr("same_person", 4)
     diff_f, diff_i = arr("different", 4), arr("different", 5)
     table = [["limit (bits <=)", "face hash: same photo caught", "face hash: different people flagged",
               "face hash: same person other photo flagged", "whole image: same photo caught",
