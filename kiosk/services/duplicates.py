@@ -34,6 +34,7 @@ triangle), so memory stays at one tile (64 MiB by default) whatever ``N`` is.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from dataclasses import dataclass, field
@@ -529,16 +530,63 @@ def held_student_ids(session: Session, term_id: int | None = None) -> set[int]:
     return out
 
 
+_DEFER = "kiosk_deferred_duplicates"
+
+
 def check_approved_photo(session: Session, photo: Photo, actor: Any = None) -> list[ReviewItem]:
     """The approval hook: face data (computed once if missing), then the one-photo search
-    against every other approved photo (all terms kept), then review items for matches."""
+    against every other approved photo (all terms kept), then review items for matches.
+
+    Inside :func:`deferred` the search waits for the end of the block (one blockwise scan
+    for all the photos approved in it)."""
     ensure_face_data(session, photo)
+    pending = session.info.get(_DEFER)
+    if pending is not None:
+        pending.append(photo.id)
+        return []
     row = _row_for(session, photo)
     others = [r for r in approved_rows(session) if r.photo_id != photo.id]
     found = matches_for(row, others)
     if not found:
         return []
     return open_items(session, found, actor, source="approval")
+
+
+def check_many(session: Session, photo_ids: Iterable[int], actor: Any = None, *,
+               source: str = "batch") -> list[ReviewItem]:
+    """The approval check for many photos at once: those still approved among
+    ``photo_ids`` against each other and against every other approved photo, in one
+    blockwise scan (an intake job approving thousands of photos calls this once instead
+    of searching once per photo)."""
+    ids = set(photo_ids)
+    if not ids:
+        return []
+    everything = approved_rows(session)
+    new = [r for r in everything if r.photo_id in ids]
+    rest = [r for r in everything if r.photo_id not in ids]
+    return open_items(session, scan_rows(new, rest), actor, source=source)
+
+
+@contextlib.contextmanager
+def deferred(session: Session, actor: Any = None, *, source: str = "batch"):
+    """Defer the duplicate search of approvals made inside the block to its end::
+
+        with duplicates.deferred(session, actor, source="intake"):
+            for ...: photos.approve(session, photo, actor)
+
+    Face data is still computed at each approval; the search runs once when the block
+    ends without an exception (:func:`check_many`).  Not nested: an inner block joins
+    the outer one."""
+    if session.info.get(_DEFER) is not None:
+        yield
+        return
+    session.info[_DEFER] = []
+    try:
+        yield
+        pending = session.info.pop(_DEFER, [])
+        check_many(session, pending, actor, source=source)
+    finally:
+        session.info.pop(_DEFER, None)
 
 
 # --------------------------------------------------------------------------- report

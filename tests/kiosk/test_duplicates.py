@@ -116,6 +116,28 @@ def test_different_people_including_look_alikes_open_nothing(s, store, corpus_di
     assert duplicates.held_student_ids(s) == set()
 
 
+def test_deferred_approvals_are_searched_once_at_the_end(s, store, corpus_dir, monkeypatch):
+    _t, _c, (a, b, c, d) = setup_term(s, n=4)
+    approve(s, store, a, fp.spec("damon_plain_1.jpg"))
+    calls = []
+    real = duplicates.approved_rows
+    monkeypatch.setattr(duplicates, "approved_rows", lambda *x, **k: calls.append(1) or real(*x, **k))
+    with duplicates.deferred(s, "intake", source="intake"):
+        approve(s, store, b, fp.recoded(fp.spec("damon_plain_1.jpg")))      # copy of a's photo
+        approve(s, store, c, fp.spec("frll_009_neutral_front.jpg"))
+        approve(s, store, d, fp.spec("frll_009_neutral_front.jpg"))         # same bytes as c's
+        assert items(s) == [] and calls == []
+    assert len(calls) == 1                                                  # one query, one scan
+    got = {(i.student_id, i.other_student_id, i.kind) for i in items(s)}
+    assert got == {(b.id, a.id, "duplicate_file"), (a.id, b.id, "duplicate_file"),
+                   (c.id, d.id, "duplicate_file"), (d.id, c.id, "duplicate_file")}
+    assert all(i.detail["source"] == "intake" for i in items(s))
+    with pytest.raises(RuntimeError):
+        with duplicates.deferred(s, "intake"):
+            raise RuntimeError("job failed")
+    assert duplicates._DEFER not in s.info
+
+
 def test_faceless_photos_match_only_on_identical_bytes(s, store):
     _t, _c, (a, b, c) = setup_term(s, n=3)
     pa = photos.approve(s, add_photo(s, store, a, seed=7), "test")
