@@ -10,10 +10,13 @@ for the cost; 200 near-copies are planted so the scan has something to find):
             float32 tiles of 1 024 × 16 384 scores, upper triangle only
   (query)   one new encoding against all N (``qc.faces.distances``), median of 50
 
+  (hook)    the approval hook on a SQLite database holding ``--db-rows`` approved photos
+            (what one approval at the station costs), and ``check_many`` for 500 photos
+
 Memory: peak RSS of the process (``resource.getrusage``) before and after the full scan,
 and the scan's own peak allocation (``tracemalloc``, which sees numpy's buffers).
 
-    .venv/bin/python bench/duplicates_bench.py [--rows 100000] [--naive-rows 5000]
+    .venv/bin/python bench/duplicates_bench.py [--rows 100000] [--naive-rows 5000] [--db-rows 10000]
 """
 from __future__ import annotations
 
@@ -52,6 +55,7 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--naive-rows", type=int, default=5_000)
     ap.add_argument("--threshold", type=float, default=None)
+    ap.add_argument("--db-rows", type=int, default=10_000)
     args = ap.parse_args()
 
     from kiosk.services.duplicates import BLOCK_COLS, BLOCK_ROWS, FACE_MAX, face_pairs, naive_pairs
@@ -102,8 +106,53 @@ def main() -> None:
           f"process peak RSS {before:.0f} MiB before → {after:.0f} MiB after")
     print(f"naive (extrapolated) / blockwise: ×{t_naive * scale / t_block:.0f}")
     print(f"target ≤ 60 s: {'met' if t_block <= 60 else 'NOT met'}")
+    if args.db_rows:
+        hook_bench(args.db_rows)
     if missed:
         sys.exit(1)
+
+
+def hook_bench(n: int) -> None:
+    """One approval's duplicate check, and a deferred check of 500, against ``n`` approved photos."""
+    import tempfile
+
+    from sqlalchemy import insert
+
+    from kiosk import create_app
+    from kiosk.db import get_db
+    from kiosk.models import Photo, Student
+    from kiosk.services import duplicates, terms
+
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((n + 500, 128), dtype=np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    with tempfile.TemporaryDirectory() as td:
+        app = create_app({"INSTANCE_PATH": td, "SECRET_KEY": "bench"})
+        db = get_db(app)
+        db.upgrade()
+        with db.session() as s:
+            term = terms.ensure_term(s, "2027-07")
+            s.execute(insert(Student), [{"term_id": term.id, "xh": f"B{i:08d}", "name": "x", "id_number": f"{i:018d}"}
+                                        for i in range(n + 500)])
+            ids = s.scalars(Student.__table__.select().with_only_columns(Student.id).order_by(Student.id)).all()
+            s.execute(insert(Photo), [{"student_id": sid, "version": 1, "source": "intake", "status": "approved",
+                                       "sha256": f"{i:064x}", "original_sha256": f"{i:064x}",
+                                       "face_encoding": x[i].tobytes(), "phash": int(i)}
+                                      for i, sid in enumerate(ids)])
+        with db.session() as s:
+            p = s.get(Photo, n)  # any approved photo with its data
+            times = []
+            for _ in range(5):
+                t0 = time.perf_counter()
+                duplicates.check_approved_photo(s, p, "bench")
+                times.append(time.perf_counter() - t0)
+            print(f"approval hook with {n + 500} approved photos in SQLite: median {statistics.median(times) * 1000:.0f} ms")
+            last = s.scalars(Photo.__table__.select().with_only_columns(Photo.id).order_by(Photo.id.desc()).limit(500)).all()
+            t0 = time.perf_counter()
+            duplicates.check_many(s, last, "bench")
+            print(f"deferred check of 500 photos against {n + 500}: {time.perf_counter() - t0:.2f} s "
+                  f"(one hook call per photo would take ≈ {statistics.median(times) * 500:.0f} s)")
+            s.rollback()
 
 
 if __name__ == "__main__":

@@ -108,6 +108,7 @@ def face_pairs(x: np.ndarray, threshold: float = FACE_MAX, *, y: np.ndarray | No
     cut = (hx - 0.5 * t2 - 1e-4).astype(np.float32)
     out_i, out_j = [], []
     tile = np.empty((min(block_rows, n), min(block_cols, m)), np.float32)
+    rowmax = np.empty(min(block_rows, n), np.float32)
     for i0 in range(0, n, block_rows):
         i1 = min(n, i0 + block_rows)
         j_start = i0 if same else 0
@@ -115,16 +116,19 @@ def face_pairs(x: np.ndarray, threshold: float = FACE_MAX, *, y: np.ndarray | No
             j1 = min(m, j0 + block_cols)
             s = tile[: i1 - i0, : j1 - j0]
             np.matmul(xa[i0:i1], ya[j0:j1].T, out=s)
-            hit = s >= cut[i0:i1, None]
             if same and j0 < i1:
-                # Keep j > i only where the tile touches the diagonal.
-                ii = np.arange(i0, i1)[:, None]
-                jj = np.arange(j0, j1)[None, :]
-                hit &= jj > ii
-            r, c = np.nonzero(hit)
-            if len(r):
-                out_i.append(r + i0)
-                out_j.append(c + j0)
+                # Where the tile touches the diagonal keep j > i only.
+                r_, c_ = np.tril_indices(i1 - i0, k=i0 - j0, m=j1 - j0)
+                s[r_, c_] = -np.inf
+            # Matches are rare: one reduction finds the rows that have any, and only those
+            # rows are compared element by element (no full boolean tile is written).
+            c = cut[i0:i1]
+            np.max(s, axis=1, out=rowmax[: i1 - i0])
+            rows = np.nonzero(rowmax[: i1 - i0] >= c)[0]
+            for r in rows:
+                cols = np.nonzero(s[r] >= c[r])[0]
+                out_i.append(np.full(len(cols), i0 + r, np.int64))
+                out_j.append(cols + j0)
     if not out_i:
         return empty
     i = np.concatenate(out_i).astype(np.int64)
@@ -545,11 +549,36 @@ def check_approved_photo(session: Session, photo: Photo, actor: Any = None) -> l
         pending.append(photo.id)
         return []
     row = _row_for(session, photo)
-    others = [r for r in approved_rows(session) if r.photo_id != photo.id]
-    found = matches_for(row, others)
+    found = matches_for(row, approved_rows(session, photo_ids=candidates(session, row)))
     if not found:
         return []
     return open_items(session, found, actor, source="approval")
+
+
+def candidates(session: Session, row: PhotoRow, *, face_max: float = FACE_MAX) -> set[int]:
+    """Ids of approved photos that may match ``row``: the same file hash (SQL), or a face
+    within ``face_max`` (one float32 query over every stored encoding, which is read as one
+    ``(N, 128)`` matrix without building a record per photo)."""
+    from qc.faces import distances  # noqa: PLC0415
+
+    approved = (Photo.status == PhotoStatus.APPROVED.value, Photo.id != row.photo_id)
+    out: set[int] = set()
+    files = list(row.files())
+    if files:
+        out.update(session.scalars(select(Photo.id).where(
+            *approved, or_(Photo.sha256.in_(files), Photo.original_sha256.in_(files)))))
+    if row.encoding is not None:
+        ids, blobs = [], []
+        for pid, blob in session.execute(select(Photo.id, Photo.face_encoding).where(
+                *approved, Photo.face_encoding.is_not(None))):
+            if blob is not None and len(blob) == 512:
+                ids.append(pid)
+                blobs.append(blob)
+        if ids:
+            x = np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(-1, 128)
+            d = distances(x, row.encoding)
+            out.update(ids[k] for k in np.nonzero(d <= face_max)[0])
+    return out
 
 
 def check_many(session: Session, photo_ids: Iterable[int], actor: Any = None, *,
