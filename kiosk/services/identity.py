@@ -239,6 +239,12 @@ def decide(session: Session, item: ReviewItem, decision: str, actor: User | str 
         photo_changed = withdraw(session, item.other_photo, actor, reason=f"疑似重复（另一学号 {item.student.xh}）：{note}",
                                  ip=ip)
     now = utcnow()
+    if photo_changed is not None:
+        # Other open items about the photo just taken back no longer matter.
+        items += [i for i in session.scalars(select(ReviewItem).where(
+            ReviewItem.status == "open", ReviewItem.kind.in_((IDENTITY,) + duplicates.DUPLICATE_KINDS),
+            (ReviewItem.photo_id == photo_changed.id) | (ReviewItem.other_photo_id == photo_changed.id)))
+            if i not in items]
     for it in items:
         if decision == "hold":
             det = dict(it.detail or {})

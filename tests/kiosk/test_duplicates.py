@@ -195,8 +195,17 @@ def test_decisions_resolve_both_sides_and_release_the_hold(s, store, corpus_dir)
     identity.decide(s, item, "reject_other", op, note="学号 d 的照片是 c 的，拍错人")
     assert pd.status == PhotoStatus.REJECTED.value and photos.approved_photo(s, d.id) is None
     assert duplicates.held_student_ids(s) == set()
+    # A photo in two pairs: voiding it settles both.
+    _t, _c, (e, f, g) = setup_term(s, n=3, start=10)
+    pe = approve(s, store, e, fp.spec("jolie_white_bg.jpg"))
+    approve(s, store, f, fp.recoded(fp.spec("jolie_white_bg.jpg")))
+    approve(s, store, g, fp.recoded(fp.spec("jolie_white_bg.jpg"), scale=0.8))
+    assert duplicates.held_student_ids(s) == {e.id, f.id, g.id}
+    identity.decide(s, items(s, student_id=e.id)[0], "reject_this", op, note="e 的照片被交了三次")
+    assert pe.status == PhotoStatus.REJECTED.value
+    assert duplicates.held_student_ids(s) == {f.id, g.id}     # f–g remains for a person to decide
     acts = [e.action for e in s.scalars(select(AuditEntry).order_by(AuditEntry.id))]
-    assert acts.count("duplicate.decide") == 3 and "photo.withdraw" in acts
+    assert acts.count("duplicate.decide") == 4 and "photo.withdraw" in acts
 
 
 def test_scan_computes_missing_data_once(s, store, corpus_dir, monkeypatch):
