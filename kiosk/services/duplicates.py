@@ -280,14 +280,20 @@ def store_for(session: Session):
     return None
 
 
-def ensure_face_data(session: Session, photo: Photo, store=None) -> bool:
-    """Compute and keep ``photo.face_encoding`` / ``photo.phash`` when missing.
+def ensure_face_data(session: Session, photo: Photo, store=None, *, need_phash: bool = False) -> bool:
+    """Compute and keep ``photo.face_encoding`` (and with ``need_phash`` ``photo.phash``)
+    when missing.
 
-    Returns ``True`` when the photo has an encoding afterwards.  A photo with no single
-    face keeps :data:`NO_FACE` so it is not decoded again.  Never raises for a missing or
-    unreadable file (logged; the photo then takes part through its SHA-256 only).
+    The search needs only the encoding; the face hash only tells "same photograph" from
+    "same person" once two photos already match by face, so it is computed then (a photo
+    recorded with both — :func:`kiosk.services.identity.after_check` with its context —
+    never needs a decode here).  Returns ``True`` when the photo has an encoding
+    afterwards.  A photo with no single face keeps :data:`NO_FACE` so it is not decoded
+    again.  Never raises for a missing or unreadable file (logged; the photo then takes
+    part through its SHA-256 only).
     """
-    if photo.face_encoding is not None and (photo.phash is not None or photo.face_encoding == NO_FACE):
+    has_enc = photo.face_encoding is not None
+    if has_enc and (photo.face_encoding == NO_FACE or not need_phash or photo.phash is not None):
         return photo.face_encoding != NO_FACE
     if photo.sha256 is None:
         return False
@@ -310,10 +316,8 @@ def ensure_face_data(session: Session, photo: Photo, store=None) -> bool:
         # Spec photos carry a large face: the cheap detection pass finds it; no fallback.
         det = dataclasses.replace(prof.detection, fallback_upsample=prof.detection.upsample)
         ctx = PhotoContext(data, detection=det)
-        known = encoding_array(photo.face_encoding)
-        if known is not None and known.shape == (128,):
-            _, ph = face_data_from_phash_only(ctx)
-            photo.phash = ph
+        if has_enc:
+            _, photo.phash = face_data_from_phash_only(ctx)
         else:
             enc, ph = face_data_from(ctx)
             photo.face_encoding = encoding_bytes(enc) if enc is not None else NO_FACE
@@ -323,6 +327,25 @@ def ensure_face_data(session: Session, photo: Photo, store=None) -> bool:
         return photo.face_encoding not in (None, NO_FACE)
     session.flush()
     return photo.face_encoding not in (None, NO_FACE)
+
+
+def _with_hashes(session: Session, matches: list[Match], store=None, *, face_max: float = FACE_MAX,
+                 phash_max: int = PHASH_MAX_BITS) -> list[Match]:
+    """Face matches whose photos lack a face hash: compute the hashes (stored) and classify
+    again, so a copy of one photograph is reported as ``file`` rather than ``face``."""
+    out = []
+    for m in matches:
+        if m.kind == "face" and (m.a.phash is None or m.b.phash is None):
+            rows = []
+            for r in (m.a, m.b):
+                if r.phash is None:
+                    p = session.get(Photo, r.photo_id)
+                    ensure_face_data(session, p, store, need_phash=True)
+                    r = dataclasses.replace(r, phash=p.phash)
+                rows.append(r)
+            m = _classify(rows[0], rows[1], m.face_distance, face_max, phash_max) or m
+        out.append(m)
+    return out
 
 
 def face_data_from_phash_only(ctx) -> tuple[None, int | None]:
@@ -458,8 +481,7 @@ def scan_term(session: Session, term: Term, *, store=None, other_terms: bool = T
     if compute_missing:
         missing = session.scalars(select(Photo).join(Student).where(
             Student.term_id == term.id, Photo.status == PhotoStatus.APPROVED.value,
-            or_(Photo.face_encoding.is_(None),
-                and_(Photo.phash.is_(None), Photo.face_encoding != NO_FACE)))).all()
+            Photo.face_encoding.is_(None))).all()
         for k, p in enumerate(missing):
             ensure_face_data(session, p, store)
             computed += 1
@@ -471,6 +493,8 @@ def scan_term(session: Session, term: Term, *, store=None, other_terms: bool = T
         others = [r for r in approved_rows(session) if r.term_id != term.id]
     matches = scan_rows(rows, others, face_max=face_max, phash_max=phash_max, block_rows=block_rows,
                         block_cols=block_cols)
+    if compute_missing:
+        matches = _with_hashes(session, matches, store, face_max=face_max, phash_max=phash_max)
     return ScanResult(term=term.code, photos=len(rows), compared_with=len(others), computed=computed,
                       without_face=sum(r.encoding is None for r in rows), matches=matches,
                       elapsed_s=time.perf_counter() - t0)
@@ -549,7 +573,7 @@ def check_approved_photo(session: Session, photo: Photo, actor: Any = None) -> l
         pending.append(photo.id)
         return []
     row = _row_for(session, photo)
-    found = matches_for(row, approved_rows(session, photo_ids=candidates(session, row)))
+    found = _with_hashes(session, matches_for(row, approved_rows(session, photo_ids=candidates(session, row))))
     if not found:
         return []
     return open_items(session, found, actor, source="approval")
@@ -593,7 +617,7 @@ def check_many(session: Session, photo_ids: Iterable[int], actor: Any = None, *,
     everything = approved_rows(session)
     new = [r for r in everything if r.photo_id in ids]
     rest = [r for r in everything if r.photo_id not in ids]
-    return open_items(session, scan_rows(new, rest), actor, source=source)
+    return open_items(session, _with_hashes(session, scan_rows(new, rest)), actor, source=source)
 
 
 @contextlib.contextmanager

@@ -138,6 +138,23 @@ def test_deferred_approvals_are_searched_once_at_the_end(s, store, corpus_dir, m
     assert duplicates._DEFER not in s.info
 
 
+def test_face_hash_is_computed_only_for_photos_that_match_by_face(s, store, corpus_dir):
+    # As recorded by capture.prepare(want_encoding=True): an encoding, no face hash.
+    _t, _c, (a, b, c) = setup_term(s, n=3)
+
+    def with_encoding(student, data):
+        p = photos.record_photo(s, store, student, original=data, spec=data, report=report("pass"), source="intake",
+                                actor="t", encoding=fp.encoding_of(data))
+        return photos.approve(s, p, "t")
+
+    pa = with_encoding(a, fp.spec("damon_plain_1.jpg"))
+    pc = with_encoding(c, fp.spec("frll_009_neutral_front.jpg"))
+    assert pa.phash is None and pc.phash is None          # no match: nothing decoded
+    pb = with_encoding(b, fp.recoded(fp.spec("damon_plain_1.jpg"), scale=0.8))
+    assert pa.phash is not None and pb.phash is not None and pc.phash is None
+    assert [i.kind for i in items(s)] == ["duplicate_file", "duplicate_file"]
+
+
 def test_faceless_photos_match_only_on_identical_bytes(s, store):
     _t, _c, (a, b, c) = setup_term(s, n=3)
     pa = photos.approve(s, add_photo(s, store, a, seed=7), "test")
