@@ -36,6 +36,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     app.extensions["kiosk_store"] = PhotoStore(app.config["PHOTO_STORE"])
 
+    from .services.identity import register_hooks  # noqa: PLC0415
+
+    register_hooks()  # duplicate search on approval (idempotent: registered once per process)
+
     from .web import init_web  # noqa: PLC0415
 
     init_web(app)

@@ -201,3 +201,8 @@ def user_create(username, role, unit, imaging_unit, display_name, password) -> N
 from .cli_upload import register as _register_upload  # noqa: E402
 
 _register_upload(main)
+
+# Reference photos and the duplicate scan live in their own module.
+from .cli_identity import register as _register_identity  # noqa: E402
+
+_register_identity(main)

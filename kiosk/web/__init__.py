@@ -58,6 +58,10 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(coverage_bp, url_prefix="/admin/coverage")
     app.register_blueprint(batches_bp, url_prefix="/admin/batches")
 
+    from .identity import bp as identity_bp  # noqa: PLC0415
+
+    app.register_blueprint(identity_bp, url_prefix="/identity")
+
     from .. import db  # noqa: PLC0415
 
     def _rollback():

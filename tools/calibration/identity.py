@@ -105,9 +105,15 @@ def main() -> None:
     import qc
 
     t = qc.load_profile().thresholds("identity_match")
+    from kiosk.services.duplicates import FACE_MAX
+
     chosen = [["chosen", "profile value", "FMR", "FNMR"],
               ["pass_max (match)", t.pass_max, f"{(imp <= t.pass_max).mean():.4f}", f"{(gen > t.pass_max).mean():.4f}"],
-              ["warn_max (above: fail)", t.warn_max, f"{(imp <= t.warn_max).mean():.4f}", f"{(gen > t.warn_max).mean():.4f}"]]
+              ["warn_max (above: fail)", t.warn_max, f"{(imp <= t.warn_max).mean():.4f}", f"{(gen > t.warn_max).mean():.4f}"],
+              ["duplicate search FACE_MAX (kiosk.services.duplicates)", FACE_MAX, f"{(imp <= FACE_MAX).mean():.4f}",
+               f"{(gen > FACE_MAX).mean():.4f}"],
+              ["  same-shot pairs caught at FACE_MAX", "", "", f"{(same <= FACE_MAX).mean():.4f}"],
+              ["  look-alike pairs matched at FACE_MAX", "", f"{(look <= FACE_MAX).mean():.4f}", ""]]
     with open(OUT / "identity_table.csv", "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["summary", "value"])
