@@ -12,8 +12,8 @@ intake, and records the result itself.
 
 A frame that cannot be framed (no face, too small, head cut off…) gives
 ``Prepared.refusal`` with the normaliser's code, Chinese/English reason and hints; no
-spec photo and no report.  The face encoding is computed only when asked for (identity
-or duplicate search) and reuses the one identity_match already computed.
+spec photo and no report.  The face encoding and face hash (for the duplicate search)
+are computed only when asked for, reusing the encoding identity_match already computed.
 """
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ class Prepared:
     refusal: dict[str, Any] | None = None      # {"code", "message_zh", "message_en", "hints": [...]}
     warnings: list[dict[str, Any]] = field(default_factory=list)
     encoding: np.ndarray | None = None
+    phash: int | None = None                    # 64-bit face hash (qc.phash), with the encoding
     timings_ms: dict[str, float] = field(default_factory=dict)
 
     @property
@@ -104,6 +105,12 @@ def prepare(original: bytes, *, profile: str | qc.Profile = "chsi_xueli_v1", ref
     t2 = time.perf_counter()
     out.timings_ms["qc"] = (t2 - t1) * 1000
     if want_encoding and ctx.decode_error is None and ctx.face is not None:
+        from qc.phash import face_phash  # noqa: PLC0415
+
         out.encoding = ctx.encoding
+        try:
+            out.phash = face_phash(ctx.rgb, ctx.face)
+        except ValueError:
+            out.phash = None
         out.timings_ms["encoding"] = (time.perf_counter() - t2) * 1000
     return out

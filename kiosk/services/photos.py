@@ -118,7 +118,8 @@ def record_prepared(session: Session, store: PhotoStore, student: Student, origi
     """
     photo = record_photo(session, store, student, original=original, spec=prepared.spec, report=prepared.report,
                          source=source, actor=actor, normalized=prepared.normalized,
-                         transform=prepared.transform, encoding=prepared.encoding, **kw)
+                         transform=prepared.transform, encoding=prepared.encoding,
+                         phash=getattr(prepared, "phash", None), **kw)
     if prepared.refusal is not None:
         photo.decision_note = f"[{prepared.refusal['code']}] {prepared.refusal['message_zh']}"
         session.flush()

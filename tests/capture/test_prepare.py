@@ -33,6 +33,7 @@ def test_camera_frame_is_normalised_and_passes(camera_jpeg):
     assert Image.open(io.BytesIO(p.spec)).size == (480, 640)
     assert p.transform["output_size"] == [480, 640] or tuple(p.transform["output_size"]) == (480, 640)
     assert p.encoding is not None and p.encoding.shape == (128,)
+    assert isinstance(p.phash, int)
     assert p.report["identity_match"].status.value == "not_assessed"
 
 
