@@ -17,6 +17,9 @@
   var GUIDE_PERIOD_MS = 180;      // several hint updates per second, paced by the server's answers
   var PREVIEW_WIDTH = 640;        // frames sent for guidance
   var MIN_W = 1280, MIN_H = 720;  // a spec photo needs this much
+  // The capture is kept as the original: encode it at full quality.  (At 0.92 Chromium's
+  // JPEG noise was enough to move the spec photo's sharpness from pass to warn.)
+  var CAPTURE_QUALITY = 1.0;
 
   function T(s, vars) {
     var out = TEXT[s] || s;
@@ -122,23 +125,42 @@
       }
     }
     show(ref, !!r.refusal);
-    // problems
-    var tb = $("problems").querySelector("tbody");
-    tb.innerHTML = "";
+    // checks that did not pass: what, the numbers, and what to do (Chinese first)
+    var ul = $("problems");
+    ul.innerHTML = "";
     r.problems.forEach(function (c) {
-      var tr = document.createElement("tr");
-      tr.className = "check-" + c.status;
-      tr.dataset.check = c.check;
-      [c.label_zh ? c.label_zh + "（" + c.check + "）" : c.check, c.status_label, c.measured, c.expected, c.message]
-        .forEach(function (val, i) {
-          var td = document.createElement("td");
-          if (i === 1) { var b = document.createElement("span"); b.className = "badge " + c.status; text(b, val); td.appendChild(b); }
-          else { text(td, val); }
-          tr.appendChild(td);
-        });
-      tb.appendChild(tr);
+      var li = document.createElement("li");
+      li.className = "check-" + c.status;
+      li.dataset.check = c.check;
+      var head = document.createElement("div");
+      head.className = "st-problem-head";
+      var b = document.createElement("span");
+      b.className = "badge " + c.status;
+      text(b, c.status_label);
+      var title = document.createElement("b");
+      text(title, (c.label_zh || "") + (c.label_zh ? "（" + c.check + "）" : c.check));
+      var nums = document.createElement("span");
+      nums.className = "muted";
+      text(nums, [c.measured ? T("测量值") + " " + c.measured : "", c.expected ? T("要求") + " " + c.expected : ""]
+        .filter(Boolean).join(" · "));
+      head.appendChild(b); head.appendChild(title); head.appendChild(nums);
+      var msg = document.createElement("div");
+      msg.className = "st-problem-msg";
+      text(msg, c.message);
+      li.appendChild(head);
+      li.appendChild(msg);
+      ul.appendChild(li);
     });
-    show($("problems"), r.problems.length > 0);
+    show(ul, r.problems.length > 0);
+    show($("all-pass"), r.verdict === "pass" && !r.problems.length);
+    var notes = $("notes");
+    notes.innerHTML = "";
+    (r.notes || []).forEach(function (c) {
+      var li = document.createElement("li");
+      text(li, T("未评估") + "：" + (c.message || c.check));
+      notes.appendChild(li);
+    });
+    show(notes, !!(r.notes && r.notes.length));
     // checklist and decision buttons
     var boxes = checklistBoxes();
     boxes.forEach(function (b) { if (b.dataset.photo !== String(r.photo_id)) { b.checked = false; b.dataset.photo = r.photo_id; } });
@@ -405,7 +427,7 @@
     setBusy(true, T("正在处理照片…"));
     var sent;
     if (KIND === "browser") {
-      sent = frameBlob(0, 0.92).then(function (blob) {
+      sent = frameBlob(0, CAPTURE_QUALITY).then(function (blob) {
         if (!blob) { return { ok: false, error: { code: "no_frame", message: T("相机还没有画面") } }; }
         return api("POST", "/capture", blob);
       });

@@ -44,6 +44,7 @@ i18n.add_translations({
     "已把 {name}（{xh}）排到工作站叫号队列最前": "{name} ({xh}) is now first in the stations' call list",
     "{name}（{xh}）已在工作站叫号队列中": "{name} ({xh}) is already in the stations' call list",
     "采集码": "Capture code", "状态": "Status", "准备中…": "Starting…",
+    "所有自动检查项均已通过": "Every automatic check passed",
     "无法生成证件照": "No spec photo possible", "合格": "Pass", "有提醒：请人工确认": "Warnings: check by eye",
     "不合格": "Fail", "提醒": "Warning", "未评估": "Not assessed",
     # service / API messages
