@@ -7,7 +7,7 @@ from sqlalchemy import select
 
 from ... import db
 from ...i18n import _
-from ...models import ReviewItem, Role, Station, Term
+from ...models import CaptureSession, ReviewItem, Role, Station, Term
 from ...services import station as svc
 from ..auth import client_ip, current_user, login_required
 from . import texts
@@ -41,16 +41,15 @@ def start():
         if term is None:
             raise svc.StationError("term", "请选择毕业批次")
         camera = svc.camera_config(f.get("camera_kind", "browser"), f.get("camera_value", ""))
-        old = svc.open_session(s, user)
-        cs = svc.start_session(s, user, term, station_name=f.get("station_name", ""), place=f.get("place", ""),
-                               camera=camera, ip=client_ip())
+        svc.start_session(s, user, term, station_name=f.get("station_name", ""), place=f.get("place", ""),
+                          camera=camera, ip=client_ip())
     except svc.StationError as e:
         s.rollback()
         flash(_(e.message), "error")
         return redirect(url_for("station.index", new=1))
     s.commit()
-    if old is not None:
-        get_runtime(current_app).forget(old.id)
+    # sessions this start ended (the operator's, the station's) free their cameras now
+    get_runtime(current_app).retain(set(s.scalars(select(CaptureSession.id).where(CaptureSession.ended_at.is_(None)))))
     flash(_("采集场次已开始"), "success")
     return redirect(url_for("station.session_page"))
 

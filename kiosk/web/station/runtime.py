@@ -193,6 +193,13 @@ class StationRuntime:
         if cam is not None:
             cam.close()
 
+    def retain(self, open_ids: set[int]) -> None:
+        """Forget every session not in ``open_ids`` (a device must be free for the next session)."""
+        with self._lock:
+            gone = [sid for sid in set(self._cameras) | set(self._guides) if sid not in open_ids]
+        for sid in gone:
+            self.forget(sid)
+
     def _sweep_locked(self) -> None:
         for sid in [s for s, c in self._cameras.items() if c.idle]:
             self._cameras.pop(sid).close()
