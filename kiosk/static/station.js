@@ -413,6 +413,10 @@
       }
       return api("POST", "/server-capture").then(function (j) {
         if (j.ok && j.captured) { onCaptured(j); }
+        else if (j.ok && j.problems && j.problems.length) {
+          var p = j.problems[j.problems.length - 1];     // a corrupt/truncated file was set aside
+          camWarning(p.name + "：" + (TEXT.__lang === "en" ? p.message_en : p.message_zh));
+        }
         else if (!j.ok && j.error.code !== "no_student") { camWarning(j.error.message); }
       }).then(function () { return sleep(700); }).then(poll);
     }
@@ -561,6 +565,7 @@
   api("GET", "/state").then(function (j) {
     if (!j.ok) { toast(j.error.message, "error"); return; }
     render(j.state);
+    if (j.camera_error) { camWarning(T("摄像头不可用：{msg}", { msg: j.camera_error.message })); }
     root.dataset.ready = "1";
     if (KIND === "browser") { startBrowserCamera(); }
     else if (KIND === "opencv") { startServerPreview(); }

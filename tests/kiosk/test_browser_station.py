@@ -205,3 +205,59 @@ def test_operator_of_another_centre_cannot_open_the_student(tmp_path, playwright
         assert name not in page.content()
     with get_db(app).session() as s:
         assert s.scalar(select(Photo.id)) is None
+
+
+def _start_server_camera(page, url, kind, value):
+    page.goto(url + "/login")
+    page.fill("#username", "op")
+    page.fill("#password", "password-123")
+    page.click("#login-btn")
+    page.wait_for_url(url + "/station/")
+    page.fill("#station_name", "2号机位")
+    page.check(f"input[name=camera_kind][value={kind}]")
+    page.fill("#camera_value", str(value))
+    page.click("#start-btn")
+    page.wait_for_url(url + "/station/session")
+    page.wait_for_selector("#station[data-ready='1']", state="attached")
+
+
+def test_hot_folder_station_takes_the_dropped_file(tmp_path, playwright_instance):
+    app, w, _ = _setup(tmp_path, None)
+    app.config["STATION_HOTFOLDER_SETTLE"] = 0.05
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    sid, xh, _, _ = w["studs"][0]
+    from .stationdata import frame_jpeg
+
+    with LiveServer(app) as srv, browser(playwright_instance) as page:
+        _start_server_camera(page, srv.url, "hotfolder", folder)
+        assert str(folder) in page.inner_text("#hotfolder-wait")
+        _find(page, xh)
+        page.wait_for_selector("#student-card:not([hidden])")
+        (folder / "DSC_0042.JPG").write_bytes(frame_jpeg("pass"))
+        page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+        assert page.inner_text("#verdict") == "合格"
+        page.keyboard.press("a")
+        page.wait_for_selector("#result", state="hidden")
+    with get_db(app).session() as s:
+        assert photos.approved_photo(s, sid).original_name == "DSC_0042.JPG"
+
+
+def test_opencv_station_shows_the_server_preview_with_hints(tmp_path, playwright_instance):
+    app, w, cam = _setup(tmp_path, "pass")        # the y4m plays as an OpenCV "device"
+    sid, xh, _, _ = w["studs"][1]
+    with LiveServer(app) as srv, browser(playwright_instance) as page:
+        _start_server_camera(page, srv.url, "opencv", cam)
+        page.wait_for_function("document.getElementById('server-preview').naturalWidth > 0")
+        page.wait_for_selector("#hints.ready", timeout=30_000)
+        _find(page, xh)
+        page.wait_for_selector("#student-card:not([hidden])")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#result:not([hidden])", timeout=30_000)
+        assert page.inner_text("#verdict") == "合格"
+        page.click("#retake-btn")
+        page.wait_for_selector("#result", state="hidden")
+        page.click("text=结束场次")
+        page.wait_for_url(srv.url + "/station/")
+    with get_db(app).session() as s:
+        assert s.scalar(select(Photo.status)) == "rejected"

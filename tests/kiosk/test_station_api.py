@@ -341,6 +341,13 @@ def test_hot_folder_file_becomes_the_capture(station, tmp_path):
         p = s.get(Photo, r.json["result"]["photo_id"])
         assert p.original_name == "IMG_0001.JPG" and p.original_sha256 == __import__("hashlib").sha256(frame_jpeg("pass")).hexdigest()
     assert _audit(app, "station.frame_received")[-1].detail["source"] == "hotfolder"
+    # a file that is not a picture is set aside and reported, never captured
+    (folder / "notes.jpg").write_bytes(b"this is not a photo")
+    deadline = time.monotonic() + 10
+    while not (r := c.post(API + "/server-capture")).json.get("problems") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert r.json["captured"] is False and r.json["problems"][-1]["name"] == "notes.jpg"
+    assert (folder / "_errors" / "notes.jpg").exists()
 
 
 def test_opencv_device_preview_guidance_and_capture(station, tmp_path):

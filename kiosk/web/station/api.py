@@ -212,8 +212,19 @@ def _image(data: bytes, mimetype: str) -> Response:
 @bp.get("/state")
 @login_required(Role.ADMIN, Role.OPERATOR)
 def state():
+    """The whole station state (what the page renders; loaded on every page load).
+
+    A server camera is opened here, when the page loads, so a hot folder starts watching
+    before the photographer shoots (files already in the folder when it opens are not
+    captures); a camera that cannot open is reported in ``camera_error``."""
     s, _user, cs, scope = _ctx()
-    return jsonify({"ok": True, "state": _state(s, cs, scope)})
+    camera_error = None
+    if _kind(cs) != "browser":
+        try:
+            _camera(cs)
+        except svc.StationError as e:
+            camera_error = {"code": e.code, "message": _(e.message)}
+    return jsonify({"ok": True, "state": _state(s, cs, scope), "camera_error": camera_error})
 
 
 @bp.get("/students")

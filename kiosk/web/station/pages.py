@@ -6,7 +6,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from sqlalchemy import select
 
 from ... import db
-from ...i18n import _
+from ...i18n import _, current_lang
 from ...models import CaptureSession, ReviewItem, Role, Station, Term
 from ...services import station as svc
 from ..auth import client_ip, current_user, login_required
@@ -63,7 +63,7 @@ def session_page():
         return redirect(url_for("station.index"))
     return render_template("station/session.html", cs=cs, checklist=svc.CHECKLIST,
                            camera_kind=(cs.camera or {}).get("kind", "browser"),
-                           js_texts={t: _(t) for t in texts.JS_TEXTS})
+                           js_texts={**{t: _(t) for t in texts.JS_TEXTS}, "__lang": current_lang()})
 
 
 @bp.route("/end", methods=["POST"])
