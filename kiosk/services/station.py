@@ -257,12 +257,13 @@ def capture(session: Session, store: PhotoStore, cs: CaptureSession, student: St
     """
     from capture.prepare import prepare  # noqa: PLC0415
 
-    for old in session.scalars(select(Photo).where(Photo.student_id == student.id, Photo.session_id == cs.id,
-                                                   Photo.status.in_(photos.DECIDABLE))):
-        photos.reject(session, old, actor, reason="重拍（被新的采集取代）", station_name=cs.station.name, ip=ip)
+    # The CPU-heavy part first, before this request touches the database again.
     # ``name`` (a hot-folder file name) is only recorded: the spec photo is a new file
     # whose name the export decides, so the camera's ``.JPG`` must not be judged.
     prepared = prepare(original, profile=profile, reference=reference_for(student), mode="normalize")
+    for old in session.scalars(select(Photo).where(Photo.student_id == student.id, Photo.session_id == cs.id,
+                                                   Photo.status.in_(photos.DECIDABLE))):
+        photos.reject(session, old, actor, reason="重拍（被新的采集取代）", station_name=cs.station.name, ip=ip)
     photo = photos.record_prepared(session, store, student, original, prepared, source="capture", actor=actor,
                                    capture_session_id=cs.id, station_id=cs.station_id, station_name=cs.station.name,
                                    ip=ip, original_name=name)
