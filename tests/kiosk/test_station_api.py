@@ -290,6 +290,7 @@ def test_call_from_review_queue_goes_first_and_closes_on_approval(station):
     queue = c.get(API + "/state").json["state"]["queue"]
     assert queue[0]["id"] == sid and "复核" in queue[0]["reason"]
     assert _audit(app, "station.call")[-1].detail["review_item"] == item_id
+    assert "已在工作站叫号队列" in c.get("/review/").get_data(as_text=True)
     c.post(f"/station/call/{item_id}")      # twice: still one call
     st = c.post(API + "/next").json["state"]
     assert st["student"]["id"] == sid

@@ -2,18 +2,30 @@
 queue's "重拍 / call to station" action."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
 from sqlalchemy import select
 
 from ... import db
 from ...i18n import _, current_lang
-from ...models import CaptureSession, ReviewItem, Role, Station, Term
+from ...models import CaptureSession, ReviewItem, Role, Station, StationCall, Term
 from ...services import station as svc
 from ..auth import client_ip, current_user, login_required
 from . import texts
 from .runtime import get_runtime
 
 bp = Blueprint("station", __name__)
+
+
+@bp.app_context_processor
+def _station_calls():
+    """``station_called(student_id)`` for the review queue's row action (one query per page)."""
+    def station_called(student_id: int) -> bool:
+        if "station_open_calls" not in g:
+            g.station_open_calls = set(db.session().scalars(
+                select(StationCall.student_id).where(StationCall.done_at.is_(None))))
+        return student_id in g.station_open_calls
+
+    return {"station_called": station_called}
 
 
 @bp.route("/")

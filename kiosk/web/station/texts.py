@@ -40,11 +40,11 @@ i18n.add_translations({
     "不合格照片只能由管理员输入本人账号、密码和理由后批准；该操作记入审计日志。":
         "A failing photo can only be approved by an administrator entering their own credentials and a reason; it is audited.",
     "勾选全部项目后才能批准有提醒的照片": "Tick every item before approving a photo with warnings",
-    "重拍 / 叫到工作站": "Retake / call to station",
+    "重拍 / 叫到工作站": "Retake / call to station", "已在工作站叫号队列": "In the stations' call list",
     "已把 {name}（{xh}）排到工作站叫号队列最前": "{name} ({xh}) is now first in the stations' call list",
     "{name}（{xh}）已在工作站叫号队列中": "{name} ({xh}) is already in the stations' call list",
     "采集码": "Capture code", "状态": "Status", "准备中…": "Starting…",
-    "所有自动检查项均已通过": "Every automatic check passed",
+    "所有自动检查项均已通过": "Every automatic check passed", "离开搜索框": "leave the search box",
     "无法生成证件照": "No spec photo possible", "合格": "Pass", "有提醒：请人工确认": "Warnings: check by eye",
     "不合格": "Fail", "提醒": "Warning", "未评估": "Not assessed",
     # service / API messages
