@@ -451,3 +451,29 @@ def test_session_page_renders_in_english(station):
     assert "Capture" in html and "Approve" in html and "Manual checklist" in html and "window.ST_TEXT" in html
     html = c.get("/station/session?lang=zh").get_data(as_text=True)
     assert "拍照" in html and "人工检查清单" in html and "无耳环、项链等饰物" in html
+
+
+def test_a_crash_after_the_frame_arrived_loses_nothing(station, monkeypatch):
+    import hashlib
+
+    import capture.prepare
+
+    app, w = station
+    c = _start(app.test_client())
+    _select(c, w["studs"][0][0])
+
+    def boom(*a, **kw):
+        raise RuntimeError("simulated crash in normalise")
+
+    monkeypatch.setattr(capture.prepare, "prepare", boom)
+    data = frame_jpeg("pass")
+    r = c.post(API + "/capture", data=data, content_type="image/jpeg")
+    assert r.status_code == 500 and r.json["error"]["code"] == "capture_failed" and "原始画面已保存" in r.json["error"]["message"]
+    sha = hashlib.sha256(data).hexdigest()
+    assert app.extensions["kiosk_store"].get(sha) == data
+    assert _audit(app, "station.frame_received")[-1].photo_sha256 == sha
+    assert _audit(app, "station.capture_failed")[-1].photo_sha256 == sha
+    with get_db(app).session() as s:
+        assert s.scalar(select(Photo.id)) is None
+    monkeypatch.undo()
+    assert _capture(c, "pass")["verdict"] == "pass"      # and the station carries on
