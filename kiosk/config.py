@@ -27,6 +27,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 512 * 1024 * 1024,  # intake archives
     # QC / capture
     "QC_PROFILE": "chsi_xueli_v1",
+    "STATION_HOTFOLDER_SETTLE": 0.5,  # s a dropped file must stay unchanged before it is taken
     # Self-check rate limit: attempts per window per client
     "SELFCHECK_MAX_ATTEMPTS": 5,
     "SELFCHECK_WINDOW_MINUTES": 15,

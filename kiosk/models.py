@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import (JSON, BigInteger, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer,
                         LargeBinary, MetaData, String, Text, UniqueConstraint, text)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -117,6 +117,12 @@ class User(Base):
 
 
 # ---------------------------------------------------------------------- roster
+def _pinyin_default(context) -> str | None:
+    from .pinyin import search_key  # noqa: PLC0415
+
+    return search_key(context.get_current_parameters().get("name"))
+
+
 class Student(Base):
     """One expected graduate on one term's roster (学号 unique within the term)."""
 
@@ -125,6 +131,9 @@ class Student(Base):
     term_id: Mapped[int] = mapped_column(ForeignKey("terms.id"), index=True)
     xh: Mapped[str] = mapped_column(String(32))                 # 学号 (text, leading zeros kept)
     name: Mapped[str] = mapped_column(String(64))               # 姓名
+    # Pinyin search key of the name (kiosk.pinyin.search_key): filled on insert (also by
+    # bulk inserts, through the column default) and whenever ``name`` is assigned.
+    name_pinyin: Mapped[str | None] = mapped_column(String(200), default=_pinyin_default)
     gender: Mapped[str | None] = mapped_column(String(4))       # 性别: 男 / 女
     id_number: Mapped[str] = mapped_column(String(18))          # 身份证号 (18 chars, or 15 legacy)
     id_legacy: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -150,6 +159,13 @@ class Student(Base):
         UniqueConstraint("term_id", "id_number"),
         Index("ix_students_term_id_name", "term_id", "name"),
     )
+
+    @validates("name")
+    def _set_name_pinyin(self, _key: str, value: str) -> str:
+        from .pinyin import search_key  # noqa: PLC0415
+
+        self.name_pinyin = search_key(value)
+        return value
 
 
 # ---------------------------------------------------------------------- capture
@@ -181,6 +197,26 @@ class CaptureSession(Base):
     station: Mapped[Station] = relationship()
     operator: Mapped[User] = relationship()
     current_student: Mapped[Student | None] = relationship()
+
+
+class StationCall(Base):
+    """A request to call a student (back) to a capture station, e.g. "重拍" from the review
+    queue.  Open while ``done_at`` is empty; the station lists open calls first and closes
+    them when it approves a new photo of the student."""
+
+    __tablename__ = "station_calls"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    term_id: Mapped[int] = mapped_column(ForeignKey("terms.id"), index=True)
+    student_id: Mapped[int] = mapped_column(ForeignKey("students.id"), index=True)
+    review_item_id: Mapped[int | None] = mapped_column(ForeignKey("review_items.id"))
+    reason: Mapped[str] = mapped_column(String(200), default="")
+    requested_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    done_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    done_photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id"))
+
+    student: Mapped[Student] = relationship()
+    requested_by: Mapped[User | None] = relationship()
 
 
 class IntakeJob(Base):

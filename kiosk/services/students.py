@@ -5,6 +5,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from ..models import Photo, PhotoStatus, Student
+from ..pinyin import is_pinyin_query
 
 
 def scoped(stmt, scope_ids: set[int] | None):
@@ -17,13 +18,17 @@ def scoped(stmt, scope_ids: set[int] | None):
 def search(session: Session, term_id: int, q: str, scope_ids: set[int] | None, *, limit: int = 50,
            offset: int = 0) -> tuple[list[Student], int]:
     """Students of a term matching ``q``: 学号 (exact or prefix), the last digits of the
-    身份证号 (4+ characters), or part of the name.  Returns ``(page, total)``."""
+    身份证号 (4+ characters), part of the name, or part of the name's pinyin / initials
+    (``zhangsan``, ``zs``; see :mod:`kiosk.pinyin`).  Returns ``(page, total)``."""
     stmt = scoped(select(Student).where(Student.term_id == term_id), scope_ids)
     q = (q or "").strip()
     if q:
         conds = [Student.xh == q, Student.xh.like(q + "%"), Student.name.like("%" + q + "%")]
         if len(q) >= 4 and (q[:-1].isdigit() and (q[-1].isdigit() or q[-1] in "xX")):
             conds.append(Student.id_number.like("%" + q.upper()))
+        pq = q.replace(" ", "").lower()
+        if is_pinyin_query(pq):
+            conds.append(Student.name_pinyin.like("%" + pq + "%"))
         stmt = stmt.where(or_(*conds))
     total = session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = session.scalars(stmt.order_by(Student.xh).limit(limit).offset(offset)).all()

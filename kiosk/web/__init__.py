@@ -62,6 +62,11 @@ def init_web(app: Flask) -> None:
 
     app.register_blueprint(identity_bp, url_prefix="/identity")
 
+    from .station import api_bp as station_api_bp, bp as station_bp  # noqa: PLC0415
+
+    app.register_blueprint(station_bp, url_prefix="/station")
+    app.register_blueprint(station_api_bp, url_prefix="/api/v1/station")
+
     from .. import db  # noqa: PLC0415
 
     def _rollback():

@@ -1,0 +1,93 @@
+"""kiosk.services.station and kiosk.pinyin without the web: the call list, camera
+configuration, pinyin keys and their migration."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text
+
+from kiosk.db import Database
+from kiosk.models import ReviewItem, Student, StationCall
+from kiosk.pinyin import is_pinyin_query, search_key
+from kiosk.services import station as svc
+from kiosk.services import students
+
+from .factories import add_photo, setup_term, user
+
+
+def test_pinyin_keys_cover_full_spelling_initials_and_surname_readings():
+    assert search_key("张三") == "zhangsan zs"
+    k = search_key("单雄信")
+    assert "danxiongxin" in k and "shanxiongxin" in k and "sxx" in k
+    assert search_key("") is None and search_key(None) is None
+    assert is_pinyin_query("zs") and is_pinyin_query("xuesheng1") and not is_pinyin_query("2061") \
+        and not is_pinyin_query("z")
+
+
+def test_search_by_pinyin_and_initials(session):
+    term, centre, studs = setup_term(session, n=2)
+    studs[0].name = "曾国藩"
+    session.flush()
+    for q in ("zengguofan", "ZGF", "zeng guo", "guofan"):
+        rows, _ = students.search(session, term.id, q, None)
+        assert [r.id for r in rows] == [studs[0].id], q
+
+
+def test_migration_fills_pinyin_for_existing_students(tmp_path):
+    db = Database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+    db.upgrade("0002")
+    with db.engine.begin() as conn:
+        conn.execute(text("INSERT INTO terms (code, name, created_at) VALUES ('2027-07', 't', CURRENT_TIMESTAMP)"))
+        conn.execute(text("INSERT INTO students (term_id, xh, name, id_number, id_legacy, created_at, updated_at) "
+                          "VALUES (1, '001', '李四', '11010519491231002X', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+    db.upgrade()
+    with db.session() as s:
+        assert s.scalar(select(Student.name_pinyin)) == "lisi ls"
+
+
+def test_call_queue_order_and_students_at_a_camera_are_left_out(session, app):
+    store = app.extensions["kiosk_store"]
+    term, centre, studs = setup_term(session, n=5)
+    op = user(session, "op", org_unit_id=centre.id)
+    op2 = user(session, "op2", org_unit_id=centre.id)
+    scope = {centre.id}
+    cs = svc.start_session(session, op, term, station_name="A")
+    other = svc.start_session(session, op2, term, station_name="B")
+    from kiosk.services import photos
+    photos.approve(session, add_photo(session, store, studs[0]), "test")      # done
+    session.add(ReviewItem(term_id=term.id, kind="self_report", student_id=studs[3].id, status="open"))
+    item = ReviewItem(term_id=term.id, kind="qc_warn", student_id=studs[0].id, status="open")
+    session.add(item)
+    session.flush()
+    call, created = svc.call_student(session, item, op)
+    assert created and svc.call_student(session, item, op) == (call, False)
+    svc.select_student(session, other, studs[1], op2)                          # at the other camera
+    q = [(x["student"].id, x["reason"]) for x in svc.call_queue(session, cs, scope)]
+    assert q == [(studs[0].id, "复核：质检提醒"), (studs[3].id, "学生报告有误"), (studs[2].id, "尚无合格照片"),
+                 (studs[4].id, "尚无合格照片")]
+    assert svc.progress(session, cs, scope) == {"total": 5, "captured": 1, "approved": 1, "remaining": 4,
+                                                "session_captured": 0, "session_approved": 0}
+    assert session.scalar(select(StationCall.reason)) == "复核：质检提醒"
+
+
+def test_a_new_session_ends_the_operators_and_the_stations_open_ones(session):
+    term, centre, _ = setup_term(session, n=1)
+    op = user(session, "op", org_unit_id=centre.id)
+    op2 = user(session, "op2", org_unit_id=centre.id)
+    first = svc.start_session(session, op, term, station_name="A")
+    second = svc.start_session(session, op2, term, station_name="A")     # same station
+    assert first.ended_at is not None and second.ended_at is None and first.station_id == second.station_id
+    third = svc.start_session(session, op2, term, station_name="B")      # same operator
+    assert second.ended_at is not None and svc.open_session(session, op2).id == third.id
+    assert svc.open_session(session, op) is None
+
+
+def test_camera_configuration(tmp_path):
+    assert svc.camera_config("browser") == {"kind": "browser"}
+    assert svc.camera_config("opencv", "2") == {"kind": "opencv", "device": 2, "width": 1280, "height": 720}
+    assert svc.camera_config("opencv", "/dev/video4")["device"] == "/dev/video4"
+    assert svc.camera_config("hotfolder", str(tmp_path)) == {"kind": "hotfolder", "path": str(tmp_path.resolve())}
+    for kind, value in (("hotfolder", ""), ("hotfolder", str(tmp_path / "nope")), ("opencv", "no-such-thing"),
+                        ("webcam", "")):
+        with pytest.raises(svc.StationError) as e:
+            svc.camera_config(kind, value)
+        assert e.value.code == "bad_camera" and e.value.message
