@@ -22,7 +22,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable
 
-import numpy as np
 from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
@@ -30,7 +29,7 @@ from werkzeug.security import check_password_hash
 from ..models import (CaptureSession, Photo, PhotoStatus, ReviewItem, ReviewKind, Role, Station, StationCall,
                       Student, Term, User, utcnow)
 from ..store import PhotoStore
-from . import audit, photos
+from . import audit, identity, photos
 from .selfcheck import note_attempt, recent_attempts
 from .students import scoped
 
@@ -196,13 +195,6 @@ def current_student(session: Session, cs: CaptureSession, scope_ids: set[int] | 
         return None
 
 
-def reference_for(student: Student) -> np.ndarray | None:
-    """The reference (enrolment photo) encoding ``prepare`` compares against.
-
-    One place to swap in the identity service (issue 8) when it lands."""
-    return photos.encoding_array(student.reference_encoding)
-
-
 def student_by_code(session: Session, term_id: int, code: str, scope_ids: set[int] | None) -> Student | None:
     return session.scalar(scoped(select(Student).where(Student.term_id == term_id, Student.collect_code == code),
                                  scope_ids))
@@ -260,13 +252,20 @@ def capture(session: Session, store: PhotoStore, cs: CaptureSession, student: St
     # The CPU-heavy part first, before this request touches the database again.
     # ``name`` (a hot-folder file name) is only recorded: the spec photo is a new file
     # whose name the export decides, so the camera's ``.JPG`` must not be judged.
-    prepared = prepare(original, profile=profile, reference=reference_for(student), mode="normalize")
+    reference = identity.reference_for(student)
+    # With a reference, identity_match computes the encoding anyway: keep it (and the face
+    # hash) for the duplicate search.  Without one, the approval hook computes it later,
+    # for approved photos only, so retakes do not pay ~75 ms each.
+    prepared = prepare(original, profile=profile, reference=reference, mode="normalize",
+                       want_encoding=reference is not None)
     for old in session.scalars(select(Photo).where(Photo.student_id == student.id, Photo.session_id == cs.id,
                                                    Photo.status.in_(photos.DECIDABLE))):
         photos.reject(session, old, actor, reason="重拍（被新的采集取代）", station_name=cs.station.name, ip=ip)
     photo = photos.record_prepared(session, store, student, original, prepared, source="capture", actor=actor,
                                    capture_session_id=cs.id, station_id=cs.station_id, station_name=cs.station.name,
                                    ip=ip, original_name=name)
+    if prepared.report is not None:
+        identity.after_check(session, photo, prepared.report, actor, ip=ip, station_name=cs.station.name)
     return photo, prepared
 
 

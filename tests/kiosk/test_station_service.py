@@ -91,3 +91,39 @@ def test_camera_configuration(tmp_path):
         with pytest.raises(svc.StationError) as e:
             svc.camera_config(kind, value)
         assert e.value.code == "bad_camera" and e.value.message
+
+
+def test_capture_compares_with_the_enrolment_photo_and_opens_an_identity_item(session, app, corpus_dir):
+    """Station capture uses the identity service: another person's face under this 学号
+    fails identity_match, opens an identity review item, and cannot be approved by the
+    operator."""
+    import io
+
+    from PIL import Image
+
+    from kiosk.services import photos
+    from qc.context import PhotoContext
+    from tests.qc import fixtures as fx
+
+    store = app.extensions["kiosk_store"]
+    term, centre, (st, same) = setup_term(session, n=2)
+    op = user(session, "op", org_unit_id=centre.id)
+    cs = svc.start_session(session, op, term, station_name="A")
+    frame = io.BytesIO()
+    Image.fromarray(fx.camera_frame(corpus_dir / "frll_009_neutral_front.jpg")).save(frame, "JPEG", quality=100)
+    other = PhotoContext(corpus_dir / "damon_plain_1.jpg")
+    st.reference_encoding = photos.encoding_bytes(other.encoding)          # enrolled as someone else
+    same.reference_encoding = photos.encoding_bytes(PhotoContext(corpus_dir / "frll_009_neutral_front.jpg").encoding)
+    session.flush()
+
+    photo, prepared = svc.capture(session, store, cs, st, frame.getvalue(), op)
+    assert prepared.report["identity_match"].status.value == "fail"
+    assert photo.identity_distance > 0.6 and photo.face_encoding is not None
+    item = session.scalar(select(ReviewItem).where(ReviewItem.photo_id == photo.id, ReviewItem.kind == "identity"))
+    assert item is not None and item.status == "open"
+    with pytest.raises(photos.PhotoError):
+        photos.approve(session, photo, op, checklist_ok=True)
+
+    photo2, prepared2 = svc.capture(session, store, cs, same, frame.getvalue(), op)
+    assert prepared2.report["identity_match"].status.value == "pass"
+    assert session.scalar(select(ReviewItem).where(ReviewItem.photo_id == photo2.id)) is None
