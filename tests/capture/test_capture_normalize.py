@@ -37,10 +37,12 @@ def _check(result, m):
     assert m["luma_table"] == ijg_table(q), "quantisation must be the IJG table for the reported quality"
     assert result.sha256 == hashlib.sha256(result.jpeg).hexdigest()
     assert result.original_sha256 == hashlib.sha256(result.original).hexdigest()
-    # The normaliser's own prediction agrees with the independent measurement.
+    # The normaliser's own prediction agrees with the independent measurement, within the
+    # 6 px safety margin the plan keeps inside every spec band (landmarks re-detected on
+    # the resampled photo move by a few px).
     g = result.geometry
-    assert abs(g["eye_y"] - m["eye_y"]) <= 3
-    assert abs(g["centre_x"] - m["centre_x"]) <= 3
+    assert abs(g["eye_y"] - m["eye_y"]) <= 5
+    assert abs(g["centre_x"] - m["centre_x"]) <= 5
     assert abs(g["face_width"] - m["face_width"]) <= 0.05 * g["face_width"]
 
 
