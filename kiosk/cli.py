@@ -201,3 +201,8 @@ def user_create(username, role, unit, imaging_unit, display_name, password) -> N
 from .cli_upload import register as _register_upload  # noqa: E402
 
 _register_upload(main)
+
+# Imaging-unit bulk intake.
+from .cli_intake import register as _register_intake  # noqa: E402
+
+_register_intake(main)
