@@ -404,19 +404,20 @@ def run_job(session: Session, store: PhotoStore, job: IntakeJob, source: str | P
             manifest: Manifest | None = None, pool: WorkerPool | None = None, workers: int = 0,
             profile: str = "chsi_xueli_v1", commit: Callable[[], None] | None = None,
             on_progress: Callable[[IntakeJob], None] | None = None, chunk_size: int = 8,
-            commit_every: int = 100, limits: Limits = Limits(), post: bool = True) -> IntakeJob:
+            commit_every: int | None = None, limits: Limits = Limits(), post: bool = True) -> IntakeJob:
     """Process ``source`` (a ZIP file or a folder) for ``job``; returns the job, ``done``.
 
-    ``commit`` is called every ``commit_every`` files and between phases (the CLI and
-    the background runner pass ``session.commit``); without it everything is only
-    flushed and the caller commits.  ``pool`` (or ``workers`` to make one) runs the
+    ``commit`` is called every ``commit_every`` files (default: every 5 % of the
+    archive, at least 1 and at most 100 files) and between phases (the CLI and the
+    background runner pass ``session.commit``); without it everything is only flushed
+    and the caller commits.  ``pool`` (or ``workers`` to make one) runs the
     checks; ``workers=0`` checks inline.  Raises :class:`IntakeError` when the archive
     as a whole cannot be read (the job is then marked failed).
     """
     t_start = time.perf_counter()
     term = session.get(Term, job.term_id)
     unit = session.get(ImagingUnit, job.imaging_unit_id) if job.imaging_unit_id else None
-    c = _Ctx(session, store, job, term, actor_label(unit), commit, on_progress, max(1, commit_every))
+    c = _Ctx(session, store, job, term, actor_label(unit), commit, on_progress, max(1, commit_every or 100))
     job.status, job.phase = "running", "scan"
     job.started_at = job.heartbeat_at = utcnow()
     audit.record(session, "intake.start", actor=job.created_by_name or None, object_type="intake_job",
@@ -441,6 +442,8 @@ def run_job(session: Session, store: PhotoStore, job: IntakeJob, source: str | P
     _plan_duplicates(session, plans, {sid: st.xh for sid, st in students.items()})
     codes_set = _apply_collect_codes(c, plans, students)
     job.total = len(plans)
+    if commit_every is None:
+        c.commit_every = max(1, min(100, len(plans) // 20))
     for p in plans:                              # decided without QC: recorded now
         if not p.to_check:
             c.row(p, p.outcome)
