@@ -286,7 +286,7 @@ class PhotoContext:
     def segmentation(self) -> "Segmentation":
         from .segment import segment_person  # noqa: PLC0415
 
-        return segment_person(self.rgb, None, self.face, self.segmentation_params)
+        return segment_person(self.rgb, None, self.face, self.segmentation_params, memo=self.memo)
 
     @property
     def person_mask(self) -> np.ndarray:

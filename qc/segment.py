@@ -66,8 +66,11 @@ class SegmentationParams:
     frame_step_de: float = 10.0
 
 
-def strip_frame(rgb: np.ndarray, p: SegmentationParams) -> tuple[np.ndarray, dict[str, int]]:
-    """``rgb`` with any edge frame replaced by replicated content, and the insets found (px)."""
+def strip_frame(rgb: np.ndarray, p: SegmentationParams, memo=None) -> tuple[np.ndarray, dict[str, int]]:
+    """``rgb`` with any edge frame replaced by replicated content, and the insets found (px).
+
+    ``memo``: the photo context's memo, to share the edge-line statistics with the
+    ``border`` check."""
     import cv2  # noqa: PLC0415
 
     from .checks.border import Thresholds, frame_insets  # noqa: PLC0415
@@ -76,7 +79,7 @@ def strip_frame(rgb: np.ndarray, p: SegmentationParams) -> tuple[np.ndarray, dic
         return rgb, {}
     t = Thresholds(scan_px=p.frame_scan_px, min_px=1, uniform_tol_de=p.frame_tol_de,
                    uniform_share=p.frame_share, step_de=p.frame_step_de)
-    ins = frame_insets(rgb, t)
+    ins = frame_insets(rgb, t, memo)
     if not any(ins.values()):
         return rgb, ins
     h, w = rgb.shape[:2]
@@ -118,7 +121,7 @@ def face_outline(face: Face) -> np.ndarray:
 
 
 def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
-                   params: SegmentationParams | None = None) -> Segmentation:
+                   params: SegmentationParams | None = None, memo=None) -> Segmentation:
     """Split ``rgb`` (``(H, W, 3)`` uint8) into person and backdrop.
 
     ``lab`` is accepted for backward compatibility and ignored: CIELAB is computed on
@@ -128,7 +131,7 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     import cv2  # noqa: PLC0415
 
     p = params or SegmentationParams()
-    rgb, insets = strip_frame(rgb, p)
+    rgb, insets = strip_frame(rgb, p, memo)
     h, w = rgb.shape[:2]
     sw = max(8, min(w, p.work_width))
     scale = sw / float(w)

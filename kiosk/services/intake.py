@@ -339,56 +339,86 @@ def _apply_collect_codes(c: _Ctx, plans: list[_Plan], students: dict[int, Studen
 
 
 # ---------------------------------------------------------------------------- recording
-def _record(c: _Ctx, plan: _Plan, data: bytes, res, student: Student, approved_ids: set[int],
-            post: dict[int, tuple | None]) -> str:
-    """Record one checked file; returns its outcome."""
-    s = c.session
-    if isinstance(res, (bulk.ItemError, WorkerCrash)):
-        c.store.put(data)
-        c.row(plan, "error", [_reason(res.code, res.message_zh)])
-        return "error"
-    prepared = res
+def _classify(plan: _Plan, prepared, student: Student, approved_ids: set[int]) -> tuple[str, str | None, list[dict]]:
+    """``(outcome, photo status, reasons)`` for a checked file (see the module's table)."""
     conflict = plan.conflict
-    if prepared.refusal is not None:
-        status, outcome = None, "rejected"          # → unusable photo, kept with the reason
+    if prepared.refusal is not None:           # → an unusable photo, kept with the reason
         r = prepared.refusal
-        reasons = [_reason(r.get("code") or "refused", r.get("message_zh") or "", r.get("message_en") or "")]
-    elif prepared.verdict == "fail":
-        status, outcome = PhotoStatus.REJECTED.value, "rejected"
-        reasons = _qc_reasons(prepared.report)
-    elif prepared.verdict == "warn" or conflict is not None:
-        status, outcome = PhotoStatus.REVIEW.value, "review"
+        return "rejected", None, [_reason(r.get("code") or "refused", r.get("message_zh") or "",
+                                          r.get("message_en") or "")]
+    if prepared.verdict == "fail":
+        return "rejected", PhotoStatus.REJECTED.value, _qc_reasons(prepared.report)
+    if prepared.verdict == "warn" or conflict is not None:
         reasons = _qc_reasons(prepared.report, ("warn",))
         if conflict is not None:
             reasons.insert(0, _reason(conflict["kind"], conflict["message_zh"]))
-    elif student.id in approved_ids:
-        status, outcome = PhotoStatus.PENDING.value, "pending"
-        reasons = [_reason("replace", "该学生已有通过的照片：新照片检查合格，等待管理员决定是否替换",
-                           "the student already has an approved photo; awaiting a decision to replace it")]
-    else:
-        status, outcome = PhotoStatus.CAPTURED.value, "approved"
-        reasons = []
-    photo = photos.record_prepared(s, c.store, student, data, prepared, source="intake", actor=c.actor,
-                                   status=status, original_name=plan.name[:255], intake_job_id=c.job.id)
-    if outcome == "approved":
-        photos.approve(s, photo, c.actor, run_hooks=False)
-        approved_ids.add(student.id)
-        if photo.face_encoding is None:
-            post[photo.id] = _face_box(prepared.report)
-        else:
-            post[photo.id] = ()               # encoding known (identity check): hooks only
-    elif outcome in ("review", "pending"):
-        kind = (conflict["kind"] if conflict is not None else
-                ReviewKind.QC_WARN.value if outcome == "review" else ReviewKind.REPLACE.value)
-        other_photo = photos.approved_photo(s, student.id) if outcome == "pending" else None
-        s.add(ReviewItem(term_id=student.term_id, kind=kind, student_id=student.id, photo_id=photo.id,
-                         other_student_id=(conflict or {}).get("other_student_id"),
-                         other_photo_id=other_photo.id if other_photo is not None else None,
-                         comment=reasons[0]["message_zh"] if reasons else None,
-                         detail={"intake_job": c.job.id, "file": plan.name, "reasons": reasons,
-                                 **({"files": conflict["files"]} if conflict else {})}))
-    c.row(plan, outcome, reasons, photo_id=photo.id)
-    return outcome
+        return "review", PhotoStatus.REVIEW.value, reasons
+    if student.id in approved_ids:
+        return "pending", PhotoStatus.PENDING.value, [_reason(
+            "replace", "该学生已有通过的照片：新照片检查合格，等待管理员决定是否替换",
+            "the student already has an approved photo; awaiting a decision to replace it")]
+    return "approved", PhotoStatus.CAPTURED.value, []
+
+
+def _record_chunk(c: _Ctx, done: list[tuple[_Plan, bytes, Any]], students: dict[int, Student],
+                  approved_ids: set[int], post: dict[int, tuple | None]) -> None:
+    """Record a chunk of checked files: photos in one batch (:func:`photos.record_many`),
+    then their review items and intake rows, in archive order."""
+    s = c.session
+    outcomes: dict[int, tuple[str, list[dict]]] = {}
+
+    def plan_chunk() -> list[tuple[_Plan, str, list[dict], photos.NewPhoto]]:
+        todo = []
+        for plan, data, res in done:
+            if isinstance(res, (bulk.ItemError, WorkerCrash)):
+                c.store.put(data)                # kept, so nothing received is lost
+                outcomes[plan.position] = ("error", [_reason(res.code, res.message_zh)])
+                continue
+            student = students[plan.student_id]
+            outcome, status, reasons = _classify(plan, res, student, approved_ids)
+            if outcome == "approved":
+                approved_ids.add(student.id)     # a second file for them is "pending" from now on
+            todo.append((plan, outcome, reasons, photos.NewPhoto(student, data, res, status=status,
+                                                                 original_name=plan.name[:255],
+                                                                 approve=outcome == "approved")))
+        return todo
+
+    before = set(approved_ids)
+    todo = plan_chunk()
+    try:
+        recorded = photos.record_many(s, c.store, [t[3] for t in todo], source="intake", actor=c.actor,
+                                      intake_job_id=c.job.id)
+    except photos.PhotoError:
+        # Someone approved one of these students meanwhile (the admin page): re-plan
+        # with what the database says now; those files become "pending".
+        approved_ids.clear()
+        approved_ids.update(before | set(s.scalars(select(Photo.student_id).where(
+            Photo.student_id.in_([p.student_id for p, _, _ in done if p.student_id is not None]),
+            Photo.status == PhotoStatus.APPROVED.value))))
+        todo = plan_chunk()
+        recorded = photos.record_many(s, c.store, [t[3] for t in todo], source="intake", actor=c.actor,
+                                      intake_job_id=c.job.id)
+    photo_of: dict[int, Any] = {}
+    for (plan, outcome, reasons, item), photo in zip(todo, recorded):
+        photo_of[plan.position] = photo
+        outcomes[plan.position] = (outcome, reasons)
+        if outcome == "approved":
+            post[photo.id] = _face_box(item.prepared.report) if photo.face_encoding is None else ()
+        elif outcome in ("review", "pending"):
+            conflict = plan.conflict
+            kind = (conflict["kind"] if conflict is not None else
+                    ReviewKind.QC_WARN.value if outcome == "review" else ReviewKind.REPLACE.value)
+            other = photos.approved_photo(s, photo.student_id) if outcome == "pending" else None
+            s.add(ReviewItem(term_id=item.student.term_id, kind=kind, student_id=photo.student_id, photo_id=photo.id,
+                             other_student_id=(conflict or {}).get("other_student_id"),
+                             other_photo_id=other.id if other is not None else None,
+                             comment=reasons[0]["message_zh"] if reasons else None,
+                             detail={"intake_job": c.job.id, "file": plan.name, "reasons": reasons,
+                                     **({"files": conflict["files"]} if conflict else {})}))
+    for plan, _, _ in done:
+        outcome, reasons = outcomes[plan.position]
+        photo = photo_of.get(plan.position)
+        c.row(plan, outcome, reasons, photo_id=photo.id if photo is not None else None)
 
 
 def _face_box(report) -> tuple[int, int, int, int] | None:
@@ -500,11 +530,11 @@ def _run(session: Session, store: PhotoStore, job: IntakeJob, source: str | Path
         fn = functools.partial(bulk.check_chunk, profile=profile)
         try:
             for chunk, results in pool.map_chunks(fn, chunks()):
-                for it, res in zip(chunk, results):
-                    p = to_check[it.key]
+                for res in results:
                     for k, v in (getattr(res, "timings_ms", None) or {}).items():
                         worker_ms[k] += v
-                    _record(c, p, it.data, res, students[p.student_id], approved_ids, post_items)
+                _record_chunk(c, [(to_check[it.key], it.data, res) for it, res in zip(chunk, results)], students,
+                              approved_ids, post_items)
         except ArchiveError as e:                # the source vanished between the passes
             fail_job(session, job, e.code, e.message_zh)
             if commit is not None:

@@ -42,6 +42,13 @@ def specular(rgb: np.ndarray, gray: np.ndarray, luma_min: int, sat_max: float) -
     return (gray >= luma_min) & (sat <= sat_max)
 
 
+def specular_mask(ctx, luma_min: int, sat_max: float) -> np.ndarray:
+    """:func:`specular` on the shared face crop, memoised (``highlights`` and
+    ``glasses_glare`` use the same thresholds); do not modify the result."""
+    fc = face_crop(ctx)
+    return ctx.memo(("specular", luma_min, sat_max), lambda: specular(fc.rgb, fc.gray, luma_min, sat_max))
+
+
 def eye_mask(fc) -> np.ndarray:
     """``(H, W)`` bool: the two eye polygons (landmarks 36–41, 42–47) of the crop, dilated 3 px."""
     import cv2  # noqa: PLC0415
@@ -55,7 +62,7 @@ def eye_mask(fc) -> np.ndarray:
 def measure(ctx, t: Thresholds) -> tuple[float, np.ndarray]:
     fc = face_crop(ctx)
     region = fc.face_mask & ~eye_mask(fc)
-    spec = specular(fc.rgb, fc.gray, t.luma_min, t.sat_max) & region
+    spec = specular_mask(ctx, t.luma_min, t.sat_max) & region
     n = region.sum()
     return (float(spec.sum()) / n if n else 0.0), spec
 

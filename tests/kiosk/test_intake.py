@@ -339,3 +339,26 @@ def test_report_xlsx_csv_and_json_agree_with_the_database(session, store, term_a
     assert [r[0] for r in wb["缺照片学生"].iter_rows(min_row=2, values_only=True)] == out["missing"]
     csv_text = intake_report.csv_bytes(session, job).decode("utf-8-sig")
     assert csv_text.splitlines()[0] == ",".join(intake_report.FILE_HEADERS) and "未匹配" in csv_text
+
+
+def test_student_approved_elsewhere_during_the_job_becomes_pending(session, store, term_and_students, tmp_path,
+                                                                   monkeypatch):
+    """An admin approves a photo of a student while the job runs: the job's passing photo of
+    that student waits for a decision instead of failing the job or replacing it."""
+    from .factories import add_photo
+
+    term, st = term_and_students
+    real = photos.record_many
+    state = {"done": False}
+
+    def approve_meanwhile(s, *a, **kw):
+        if not state["done"]:
+            state["done"] = True
+            photos.approve(s, add_photo(s, store, st[0]), "admin")
+        return real(s, *a, **kw)
+
+    monkeypatch.setattr(photos, "record_many", approve_meanwhile)
+    z = data.make_zip(tmp_path / "race.zip", [(f"{st[0].xh}.jpg", data.spec_photo(1)),
+                                              (f"{st[1].xh}.jpg", data.spec_photo(2))])
+    job = run(session, store, term, z)
+    assert [r.outcome for r in intake.job_files(session, job)] == ["pending", "approved"]
