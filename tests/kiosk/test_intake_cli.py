@@ -57,10 +57,13 @@ def test_folder_all_good_exits_0_and_writes_csv(inst):
     (folder / f"{xh[0]}.jpg").write_bytes(data.spec_photo(1))
     (folder / "sub" / f"{xh[1]}.jpg").write_bytes(data.spec_photo(2))
     (folder / "Thumbs.db").write_bytes(b"junk")
+    (folder / f"{xh[2]}.jpg").symlink_to(folder.parent / "elsewhere.jpg")     # never followed
+    (folder.parent / "elsewhere.jpg").write_bytes(data.spec_photo(3))
     r = CliRunner().invoke(cli, ["intake", str(folder), "--term", "2027-07", "--unit", "新华社", "--report",
                                  str(tmp / "r.csv"), "--quiet"])
     assert r.exit_code == 0, r.output
-    assert "已通过 2" in r.stdout and "已跳过 1" in r.stdout and "仍缺合格照片的学生：4 人" in r.stdout
+    assert "已通过 2" in r.stdout and "已跳过 2" in r.stdout and "仍缺合格照片的学生：4 人" in r.stdout
+    assert "符号链接" in r.stdout
     text = (tmp / "r.csv").read_bytes()
     assert text.startswith(b"\xef\xbb\xbf") and "已通过" in text.decode("utf-8-sig")
     assert (tmp / "r-missing.csv").read_bytes().decode("utf-8-sig").count("\n") == 5
