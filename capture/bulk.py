@@ -55,6 +55,9 @@ def init_worker(profile: str = "chsi_xueli_v1", warm: bool = True) -> None:
     """Per-process set-up: parse the profile once and load the face models once."""
     for k, v in SINGLE_THREAD_ENV.items():
         os.environ.setdefault(k, v)
+    import cv2  # noqa: PLC0415
+
+    cv2.setNumThreads(1)        # OpenCV's own thread pool, likewise: one worker = one core
     import qc  # noqa: PLC0415
 
     _state["profile"] = qc.load_profile(profile)

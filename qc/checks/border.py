@@ -54,17 +54,20 @@ def _lines(rgb: np.ndarray, side: str, n: int) -> np.ndarray:
     return rgb[:, ::-1][:, :n].transpose(1, 0, 2)
 
 
-def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float, share: float) -> tuple[np.ndarray, np.ndarray]:
-    """Per line of the ``n`` outermost lines of ``side``: median CIELAB ``(n, 3)`` and
-    whether the line is uniform ``(n,)`` bool.  The expensive part (colour conversion and
-    medians), shared by this check and the segmentation's frame stripping."""
+def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
+                share: float) -> tuple[np.ndarray, list[bool], list[float]]:
+    """Per line of the ``n`` outermost lines of ``side``: median CIELAB ``(n, 3)``,
+    whether the line is uniform, and the distance (ΔE*ab) of its median from the edge
+    line's.  The expensive part (colour conversion and medians), shared by this check
+    and the segmentation's frame stripping."""
     from ..segment import rgb_to_lab  # noqa: PLC0415
 
     lab = rgb_to_lab(_lines(rgb, side, n))          # (n, L, 3)
     med = np.median(lab, axis=1)                     # (n, 3)
     dist = np.sqrt(((lab - med[:, None, :]) ** 2).sum(axis=-1))
     uniform = (dist <= tol).mean(axis=1) >= share
-    return med, uniform
+    from_edge = np.sqrt(((med - med[0]) ** 2).sum(axis=-1))
+    return med, uniform.tolist(), from_edge.tolist()
 
 
 def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds, memo=None) -> int:
@@ -78,12 +81,12 @@ def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds, memo=None) -> int
         return 0
     args = (side, n, float(t.uniform_tol_de), float(t.uniform_share))
     if memo is None:
-        med, uniform = _side_lines(rgb, *args)
+        med, uniform, from_edge = _side_lines(rgb, *args)
     else:
-        med, uniform = memo(("border_lines",) + args, lambda: _side_lines(rgb, *args))
+        med, uniform, from_edge = memo(("border_lines",) + args, lambda: _side_lines(rgb, *args))
     run = 0
     for i in range(n):
-        if not uniform[i] or np.sqrt(((med[i] - med[0]) ** 2).sum()) > t.uniform_tol_de:
+        if not uniform[i] or from_edge[i] > t.uniform_tol_de:
             break
         run += 1
     if run >= n and med[0][0] <= t.dark_l_max:
