@@ -60,11 +60,11 @@ def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
     whether the line is uniform, and the distance (ΔE*ab) of its median from the edge
     line's.  The expensive part (colour conversion and medians), shared by this check
     and the segmentation's frame stripping."""
-    from ..segment import rgb_to_lab  # noqa: PLC0415
+    from ..segment import norm3, rgb_to_lab  # noqa: PLC0415
 
     lab = rgb_to_lab(_lines(rgb, side, n))          # (n, L, 3)
     med = np.median(lab, axis=1)                     # (n, 3)
-    dist = np.sqrt(((lab - med[:, None, :]) ** 2).sum(axis=-1))
+    dist = norm3(lab - med[:, None, :])
     uniform = (dist <= tol).mean(axis=1) >= share
     from_edge = np.sqrt(((med - med[0]) ** 2).sum(axis=-1))
     return med, uniform.tolist(), from_edge.tolist()
