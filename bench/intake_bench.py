@@ -6,11 +6,12 @@
 1. **Photos**: N distinct 480×640 spec JPEGs made once from real corpus portraits
    (``frll_009`` in varied layouts — most pass, some warn or fail — plus ``damon_plain_1``
    and ``jolie_white_bg`` variants) into a cache folder (default
-   ``~/.cache/kiosk-bench/intake``), in parallel; later runs reuse them.
+   ``~/.cache/kiosk-bench/intake-v2``), in parallel; later runs reuse them.
 2. **Setup**: a fresh instance (SQLite in a temporary folder), a roster of N students,
    and a ZIP of the photos named ``{学号}.jpg`` (stored: JPEGs do not compress).
-3. **Baseline** (same run): bare :func:`capture.prepare.prepare` on one core, in this
-   process, for a sample of the photos → ms per photo.
+3. **Baseline** (same run): bare :func:`capture.prepare.prepare` on one core — one
+   worker process, no pool, database or archive — for an even sample of the photos →
+   ms per photo (and detect + encode for the post-approval phase).
 4. **Intake**: :func:`kiosk.services.intake.run_job` exactly as ``kiosk intake`` runs
    it (worker pool, DB writes and commits in the main process).  Phases: scan (read,
    hash, match, plan), check (the main pass: QC in the pool + recording), post
@@ -31,7 +32,6 @@ for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXP
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
@@ -70,7 +70,9 @@ def _make(args: tuple[int, str]) -> int:
     if portrait == "frll":
         data = d.spec_photo(v, kind)
     else:
-        data = fx.make_spec_photo(src, fx.Layout(face_width=213 + v % 10, crown_y=62 + v % 12, centre_x=236 + v % 9))
+        data = fx.make_spec_photo(src, fx.Layout(face_width=213 + 10 * d._frac(v, 0.6180339887),
+                                                 crown_y=62 + 12 * d._frac(v, 0.7548776662),
+                                                 centre_x=236 + 9 * d._frac(v, 0.5698402910)))
     tmp = path.with_suffix(".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
@@ -101,8 +103,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--workers", type=int, default=None, help="default: CPU count")
-    ap.add_argument("--sample", type=int, default=40, help="photos for the one-core baseline")
-    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kiosk-bench" / "intake")
+    ap.add_argument("--sample", type=int, default=200, help="photos for the one-core baseline")
+    ap.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "kiosk-bench" / "intake-v2")
     ap.add_argument("--no-post", action="store_true", help="skip the post-approval phase")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     args = ap.parse_args()
@@ -111,8 +113,6 @@ def main() -> int:
     workers = jobs.worker_count(args.workers)
     paths = ensure_photos(args.n, args.cache, max(1, os.cpu_count() or 1))
 
-    import qc
-    from capture.prepare import prepare
     from kiosk.db import get_db
     from kiosk.models import Student
     from kiosk.services import intake, orgs, terms
@@ -121,26 +121,25 @@ def main() -> int:
 
     load_before = loadavg()
     # ---------------------------------------------------------------- baseline, one core
-    prof = qc.load_profile("chsi_xueli_v1")
-    from qc import faces
-    faces.models()
+    # Bare prepare() in one worker process set up like the pool's (same code, same
+    # environment), over an even sample of the photos: the per-core cost with no pool,
+    # no database and no archive around it.
+    from capture import bulk
     step = max(1, args.n // args.sample)
-    sample = [paths[i].read_bytes() for i in range(0, args.n, step)][: args.sample]
-    prepare(sample[0], profile=prof)                                  # warm caches
-    per = []
-    for b in sample:
+    sample = [bulk.CheckItem(i, paths[i].read_bytes()) for i in range(0, args.n, step)][: args.sample]
+    with jobs.WorkerPool(1, bulk.init_worker, ("chsi_xueli_v1",)) as one:
+        one.warm_up()
+        list(one.map_chunks(bulk.check_chunk, [sample[:2]]))                  # warm caches
         t = time.perf_counter()
-        prepare(b, profile=prof)
-        per.append((time.perf_counter() - t) * 1000)
-    base_ms = statistics.mean(per)
-    enc_ms = []
-    for b in sample[:10]:
+        done = [r for _, res in one.map_chunks(bulk.check_chunk, [sample[i:i + 8] for i in range(0, len(sample), 8)],
+                                               window=1) for r in res]
+        base_ms = (time.perf_counter() - t) * 1000 / len(done)
         t = time.perf_counter()
-        from qc.context import PhotoContext
-        PhotoContext(b).encoding
-        enc_ms.append((time.perf_counter() - t) * 1000)
-    print(f"baseline: prepare() one core, {len(per)} photos: mean {base_ms:.1f} ms, median "
-          f"{statistics.median(per):.1f} ms; detect+encode a spec photo {statistics.mean(enc_ms):.1f} ms", flush=True)
+        list(one.map_chunks(bulk.encode_chunk, [[bulk.EncodeItem(i, it.data) for i, it in enumerate(sample[:24])]],
+                            window=1))
+        enc_ms = (time.perf_counter() - t) * 1000 / 24
+    print(f"baseline: prepare() in one worker process, {len(done)} photos: {base_ms:.1f} ms a photo; "
+          f"detect + encode a spec photo {enc_ms:.1f} ms", flush=True)
 
     # ---------------------------------------------------------------- setup
     with tempfile.TemporaryDirectory(prefix="intake-bench-") as tmpd:
@@ -198,6 +197,7 @@ def main() -> int:
         "baseline_ms_per_photo_one_core": round(base_ms, 1),
         "ideal_parallel_s": round(ideal, 1), "parallel_efficiency": round(ideal / main_pass, 2),
         "post_ms_per_photo_per_core": round(tm["post_s"] * workers * 1000 / max(1, tm["post_photos"]), 1),
+        "baseline_encode_ms_one_core": round(enc_ms, 1),
         "outcomes": outcomes, "loadavg_before": load_before, "loadavg_after": load_after,
         "worker_ms_mean": {k: round(v / max(1, tm["checked"]), 1) for k, v in tm["worker_ms"].items()},
     }
