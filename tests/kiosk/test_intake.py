@@ -362,3 +362,23 @@ def test_student_approved_elsewhere_during_the_job_becomes_pending(session, stor
                                               (f"{st[1].xh}.jpg", data.spec_photo(2))])
     job = run(session, store, term, z)
     assert [r.outcome for r in intake.job_files(session, job)] == ["pending", "approved"]
+
+
+def test_a_file_the_worker_cannot_process_is_an_error_others_go_on(session, store, term_and_students, tmp_path,
+                                                                  monkeypatch):
+    from capture import bulk
+
+    term, st = term_and_students
+    bad = data.spec_photo(2)
+    real = bulk.check_one
+
+    def flaky(item, profile=None):
+        return bulk.ItemError("internal", "处理出错（MemoryError）", "boom") if item.data == bad else real(item, profile)
+
+    monkeypatch.setattr(bulk, "check_one", flaky)
+    z = data.make_zip(tmp_path / "e.zip", [(f"{st[0].xh}.jpg", data.spec_photo(1)), (f"{st[1].xh}.jpg", bad)])
+    job = run(session, store, term, z)
+    ok, err = intake.job_files(session, job)
+    assert ok.outcome == "approved" and err.outcome == "error" and err.photo_id is None
+    assert err.reasons == [{"code": "internal", "message_zh": "处理出错（MemoryError）"}]
+    assert store.get(err.sha256) == bad and intake.exit_code(job) == 1
