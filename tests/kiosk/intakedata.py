@@ -23,14 +23,19 @@ from tests.qc import fixtures as fx
 FRLL = CORPUS / "images" / "frll_009_neutral_front.jpg"
 
 
+def _frac(i: int, step: float) -> float:
+    """A low-discrepancy sequence in [0, 1): distinct and evenly spread for every ``i``."""
+    return (i * step) % 1.0
+
+
 def layout(i: int, kind: str = "pass") -> fx.Layout:
-    """A layout for photo ``i`` that passes / warns / fails QC."""
+    """A layout for photo ``i`` that passes / warns / fails QC (different for every ``i``)."""
+    a, b, c, d = _frac(i, 0.6180339887), _frac(i, 0.7548776662), _frac(i, 0.5698402910), _frac(i, 0.4142135624)
     if kind == "warn":
-        return fx.Layout(face_width=195 + (i % 6), crown_y=62 + (i * 3) % 12, centre_x=236 + (i * 5) % 9)
+        return fx.Layout(face_width=195 + 5 * a, crown_y=62 + 11 * b, centre_x=236 + 8 * c)
     if kind == "fail":
-        return fx.Layout(face_width=246 + (i % 4), crown_y=78 + (i % 5), centre_x=238 + (i % 5))
-    return fx.Layout(face_width=213 + (i * 7) % 18, crown_y=60 + (i * 5) % 15, centre_x=234 + (i * 3) % 13,
-                     roll_deg=((i % 5) - 2) * 0.5)
+        return fx.Layout(face_width=246 + 3 * a, crown_y=78 + 4 * b, centre_x=238 + 4 * c)
+    return fx.Layout(face_width=213 + 17 * a, crown_y=60 + 14 * b, centre_x=234 + 12 * c, roll_deg=-1 + 2 * d)
 
 
 def spec_photo(i: int, kind: str = "pass", portrait: Path = FRLL) -> bytes:
