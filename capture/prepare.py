@@ -25,7 +25,6 @@ from typing import Any
 import numpy as np
 
 import qc
-from qc.context import DecodeError, decode
 from qc.runner import make_context
 
 from .errors import CaptureError
@@ -78,17 +77,19 @@ def prepare(original: bytes, *, profile: str | qc.Profile = "chsi_xueli_v1", ref
 
     as_is = mode == "as_is"
     if mode == "auto":
-        try:
-            facts, _ = decode(original)
-            as_is = (facts.width, facts.height) == (prof.template.width, prof.template.height)
-        except DecodeError:
-            as_is = True  # let QC report why it does not decode (jpeg_format fails)
+        # The header says the size (no pixel decode: QC decodes once, right after).
+        size = _header_size(original)
+        as_is = size is None or size == (prof.template.width, prof.template.height)
     if as_is:
         spec = original
     else:
         try:
             n = normalize(original, template or Template.from_profile(prof), name=name)
         except CaptureError as e:
+            if mode == "auto" and e.code == "undecodable" and e.details.get("decode_code"):
+                # A header that parses over pixels that do not (truncated…): QC
+                # reports it, with the decoder's reason, as jpeg_format.
+                return _check(out, original, prof, reference, want_encoding, name, t0)
             out.refusal = _refusal(e)
             out.timings_ms["normalize"] = (time.perf_counter() - t0) * 1000
             return out
@@ -96,6 +97,34 @@ def prepare(original: bytes, *, profile: str | qc.Profile = "chsi_xueli_v1", ref
         out.normalized = True
         out.transform = n.transform.to_dict()
         out.warnings = [h.to_dict() for h in n.warnings]
+    return _check(out, spec, prof, reference, want_encoding, name, t0)
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """Width × height after EXIF orientation from the file header, or ``None`` when the
+    header does not parse (or announces a decompression bomb): QC then reports why."""
+    import io  # noqa: PLC0415
+
+    from PIL import Image  # noqa: PLC0415
+
+    from qc.context import MAX_PIXELS, heif_available, is_heif  # noqa: PLC0415
+
+    if is_heif(data) and not heif_available():
+        return None
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            w, h = im.size
+            if w * h > MAX_PIXELS:
+                return None
+            exif = im.getexif()
+            if exif and exif.get(0x0112) in (5, 6, 7, 8):
+                w, h = h, w
+            return w, h
+    except Exception:  # noqa: BLE001 - any header the decoder cannot parse
+        return None
+
+
+def _check(out: Prepared, spec: bytes, prof, reference, want_encoding: bool, name, t0: float) -> Prepared:
     out.spec = spec
     t1 = time.perf_counter()
     out.timings_ms["normalize"] = (t1 - t0) * 1000

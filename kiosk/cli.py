@@ -206,3 +206,8 @@ _register_upload(main)
 from .cli_identity import register as _register_identity  # noqa: E402
 
 _register_identity(main)
+
+# Imaging-unit bulk intake.
+from .cli_intake import register as _register_intake  # noqa: E402
+
+_register_intake(main)

@@ -57,6 +57,7 @@ class ReviewKind(str, enum.Enum):
     IDENTITY = "identity"                # face differs from the enrolment photo
     DUPLICATE_FACE = "duplicate_face"    # same face under two 学号
     DUPLICATE_FILE = "duplicate_file"    # same/near-same file under two 学号
+    MULTIPLE_FILES = "multiple_files"    # one intake archive held several photos of one student
 
 
 # ---------------------------------------------------------------------- organisation
@@ -230,9 +231,15 @@ class IntakeJob(Base):
     source_name: Mapped[str] = mapped_column(String(255))
     source_sha256: Mapped[str | None] = mapped_column(String(64))
     key: Mapped[str] = mapped_column(String(8), default="auto")  # xh | sfzh | auto
-    status: Mapped[str] = mapped_column(String(16), default="queued")  # queued|running|done|failed
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)  # queued|running|done|failed
+    phase: Mapped[str] = mapped_column(String(16), default="", server_default="")  # scan|check|post|report
     total: Mapped[int] = mapped_column(Integer, default=0)
     processed: Mapped[int] = mapped_column(Integer, default=0)
+    post_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")   # post-approval phase
+    post_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # last progress (stale → interrupted)
+    created_by_name: Mapped[str] = mapped_column(String(80), default="", server_default="")  # user or "cli:…"
+    options: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     summary: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -323,10 +330,12 @@ class IntakeFile(Base):
     job_id: Mapped[int] = mapped_column(ForeignKey("intake_jobs.id"), index=True)
     name: Mapped[str] = mapped_column(String(512))
     xh: Mapped[str | None] = mapped_column(String(32))
-    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"))
+    student_id: Mapped[int | None] = mapped_column(ForeignKey("students.id"), index=True)
     photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id"))
     sha256: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))  # approved|review|rejected|pending|unmatched|skipped|error
+    key_kind: Mapped[str | None] = mapped_column(String(8))  # xh | sfzh | manifest (how it was matched)
+    position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # order in the archive
     reasons: Mapped[list[Any]] = mapped_column(JSON, default=list)
 
     job: Mapped[IntakeJob] = relationship(back_populates="files")

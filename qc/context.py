@@ -28,6 +28,34 @@ from . import faces as _faces
 #: 12 MP camera originals are 12e6; 50 MP leaves room for DSLRs.
 MAX_PIXELS = 50_000_000
 
+#: ISO-BMFF brands of HEIF/HEIC files (phones' default photo format).
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+
+
+def is_heif(data: bytes) -> bool:
+    """True for HEIF/HEIC bytes (``ftyp`` box with a HEIF brand)."""
+    return len(data) >= 12 and data[4:8] == b"ftyp" and data[8:12] in HEIF_BRANDS
+
+
+_heif_state: dict[str, bool] = {}
+
+
+def heif_available() -> bool:
+    """Register the HEIF opener (``pillow-heif``) on first need; False when not installed.
+
+    Registered lazily, when a HEIF file is first seen: importing it costs nothing then
+    for the JPEGs that make up nearly all photos.
+    """
+    if "ok" not in _heif_state:
+        try:
+            import pillow_heif  # noqa: PLC0415
+
+            pillow_heif.register_heif_opener()
+            _heif_state["ok"] = True
+        except Exception:  # noqa: BLE001 - missing or broken plugin: refuse HEIC clearly
+            _heif_state["ok"] = False
+    return _heif_state["ok"]
+
 
 class DecodeError(Exception):
     """The bytes are not a decodable image.  ``code`` is a stable reason code."""
@@ -258,7 +286,7 @@ class PhotoContext:
     def segmentation(self) -> "Segmentation":
         from .segment import segment_person  # noqa: PLC0415
 
-        return segment_person(self.rgb, None, self.face, self.segmentation_params)
+        return segment_person(self.rgb, None, self.face, self.segmentation_params, memo=self.memo)
 
     @property
     def person_mask(self) -> np.ndarray:
@@ -339,6 +367,9 @@ def decode(data: bytes, *, max_side: int | None = None) -> tuple[ImageFacts, np.
     if not data:
         raise DecodeError("empty", "文件为空", "the file is empty")
     sha = hashlib.sha256(data).hexdigest()
+    if is_heif(data) and not heif_available():
+        raise DecodeError("heic_unsupported", "HEIC 格式暂不支持（未安装 HEIC 解码器）",
+                          "HEIC is not supported here (no HEIC decoder installed)")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -96,10 +96,12 @@ def normalize_zip(data: bytes, *, compress: int = zipfile.ZIP_DEFLATED) -> bytes
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | os.PathLike, *, prefix: str = PARTIAL_PREFIX) -> Iterator[BinaryIO]:
+def atomic_output(path: str | os.PathLike, *, prefix: str = PARTIAL_PREFIX, sync: bool = True
+                  ) -> Iterator[BinaryIO]:
     """Open a temporary file next to ``path``; on success fsync it and rename it to
     ``path`` (then fsync the directory).  On any exception the temporary file is removed
-    and ``path`` is untouched."""
+    and ``path`` is untouched.  ``sync=False`` skips both fsyncs (the rename still makes
+    the file whole-or-absent) for bulk writers that sync once before committing."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=final.parent)
@@ -107,13 +109,15 @@ def atomic_output(path: str | os.PathLike, *, prefix: str = PARTIAL_PREFIX) -> I
         with os.fdopen(fd, "w+b") as f:
             yield f
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    fsync_dir(final.parent)
+    if sync:
+        fsync_dir(final.parent)
 
 
 def fsync_dir(path: Path) -> None:

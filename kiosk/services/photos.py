@@ -15,6 +15,7 @@ State machine (``Photo.status``)::
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
@@ -124,6 +125,88 @@ def record_prepared(session: Session, store: PhotoStore, student: Student, origi
         photo.decision_note = f"[{prepared.refusal['code']}] {prepared.refusal['message_zh']}"
         session.flush()
     return photo
+
+
+@dataclass
+class NewPhoto:
+    """One received photo for :func:`record_many`: what :func:`record_prepared` takes."""
+
+    student: Student
+    original: bytes
+    prepared: Any                      # capture.prepare.Prepared
+    status: str | None = None          # None: captured (or unusable without a spec photo)
+    original_name: str | None = None
+    approve: bool = False              # approve at once (a QC pass; the student has none approved)
+
+
+def record_many(session: Session, store: PhotoStore, items: list[NewPhoto], *, source: str,
+                actor: User | str | None, intake_job_id: int | None = None) -> list[Photo]:
+    """Record many received photos with two flushes (bulk intake).
+
+    Writes the same rows :func:`record_prepared` (and :func:`approve`, for items with
+    ``approve=True``) would — photo version, QC report, ``photo.<source>`` and
+    ``photo.approve`` audit entries — but versions are read once per batch and rows are
+    flushed together: one-by-one recording spent ~6 flushes a photo, the serial part of
+    an intake of thousands.  Approving here is only for a passing photo of a student
+    with no approved photo (nothing to supersede); anything else raises
+    :class:`PhotoError` and the caller uses :func:`approve`.  Hooks are not run.
+    """
+    if not items:
+        return []
+    sids = sorted({it.student.id for it in items})
+    versions = dict(session.execute(select(Photo.student_id, func.max(Photo.version))
+                                    .where(Photo.student_id.in_(sids)).group_by(Photo.student_id)).all())
+    approving = [it.student.id for it in items if it.approve]
+    if approving:
+        taken = set(session.scalars(select(Photo.student_id).where(Photo.student_id.in_(approving),
+                                                                   Photo.status == PhotoStatus.APPROVED.value)))
+        if taken or len(set(approving)) != len(approving):
+            raise PhotoError("state", "该学生已有通过的照片（或一批中有两张待批准），不能直接批准")
+    user = actor if isinstance(actor, User) else None
+    now = utcnow()
+    rows: list[Photo] = []
+    for it in items:
+        p = it.prepared
+        report = p.report
+        verdict = report.verdict.value if report is not None else None
+        if it.approve and verdict != "pass":
+            raise PhotoError("verdict", "只有检查合格的照片才能自动批准")
+        original_sha = store.put(it.original)
+        spec_sha = store.put(p.spec) if p.spec is not None else None
+        status = it.status or (PhotoStatus.CAPTURED.value if p.spec is not None else PhotoStatus.UNUSABLE.value)
+        versions[it.student.id] = versions.get(it.student.id, 0) + 1
+        rows.append(Photo(
+            student_id=it.student.id, version=versions[it.student.id], source=source,
+            status=PhotoStatus.APPROVED.value if it.approve else status, sha256=spec_sha,
+            original_sha256=original_sha, original_name=it.original_name, normalized=p.normalized,
+            transform=p.transform, width=getattr(report, "width", None), height=getattr(report, "height", None),
+            size_bytes=len(p.spec) if p.spec is not None else None, qc_verdict=verdict,
+            profile=getattr(report, "profile", None), face_encoding=encoding_bytes(p.encoding),
+            intake_job_id=intake_job_id, operator_id=user.id if user else None,
+            decided_by_id=user.id if (it.approve and user) else None, decided_at=now if it.approve else None,
+            decision_note=(f"[{p.refusal['code']}] {p.refusal['message_zh']}" if p.refusal is not None else None)))
+    session.add_all(rows)
+    session.flush()
+    extra: list[Any] = []
+    for photo, it in zip(rows, items):
+        report = it.prepared.report
+        if report is not None:
+            d = report.to_dict()
+            extra.append(QCReport(photo_id=photo.id, profile=d["profile"], profile_version=d["profile_version"],
+                                  verdict=d["verdict"], checks=d["checks"], elapsed_ms=d["elapsed_ms"]))
+        extra.append(audit.entry(f"photo.{source}", actor=actor, object_type="photo", object_id=photo.id,
+                                 term_id=it.student.term_id, photo_sha256=photo.sha256, xh=it.student.xh,
+                                 version=photo.version, verdict=photo.qc_verdict,
+                                 status=PhotoStatus.CAPTURED.value if it.approve else photo.status,
+                                 original_sha256=photo.original_sha256, original_name=photo.original_name))
+        if it.approve:
+            extra.append(audit.entry("photo.approve", actor=actor, object_type="photo", object_id=photo.id,
+                                     photo_sha256=photo.sha256, term_id=it.student.term_id, xh=it.student.xh,
+                                     verdict=photo.qc_verdict, override=False, reason=None, checklist=False,
+                                     superseded=None))
+    session.add_all(extra)
+    session.flush()
+    return rows
 
 
 def can_approve(photo: Photo, actor: User | None, *, checklist_ok: bool = False,

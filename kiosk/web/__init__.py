@@ -52,11 +52,13 @@ def init_web(app: Flask) -> None:
     from .review import bp as review_bp  # noqa: PLC0415
     from .coverage import bp as coverage_bp  # noqa: PLC0415
     from .batches import bp as batches_bp  # noqa: PLC0415
+    from .unit import bp as unit_bp  # noqa: PLC0415
 
     app.register_blueprint(selfcheck_bp, url_prefix="/check")
     app.register_blueprint(review_bp, url_prefix="/review")
     app.register_blueprint(coverage_bp, url_prefix="/admin/coverage")
     app.register_blueprint(batches_bp, url_prefix="/admin/batches")
+    app.register_blueprint(unit_bp, url_prefix="/unit")
 
     from .identity import bp as identity_bp  # noqa: PLC0415
 

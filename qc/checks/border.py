@@ -54,20 +54,39 @@ def _lines(rgb: np.ndarray, side: str, n: int) -> np.ndarray:
     return rgb[:, ::-1][:, :n].transpose(1, 0, 2)
 
 
-def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds) -> int:
-    """Thickness in px of a constant-colour frame on ``side`` of ``rgb`` ``(H, W, 3)``, 0 if none."""
-    from ..segment import rgb_to_lab  # noqa: PLC0415
+def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
+                share: float) -> tuple[np.ndarray, list[bool], list[float]]:
+    """Per line of the ``n`` outermost lines of ``side``: median CIELAB ``(n, 3)``,
+    whether the line is uniform, and the distance (ΔE*ab) of its median from the edge
+    line's.  The expensive part (colour conversion and medians), shared by this check
+    and the segmentation's frame stripping."""
+    from ..segment import norm3, rgb_to_lab  # noqa: PLC0415
 
+    lab = rgb_to_lab(_lines(rgb, side, n))          # (n, L, 3)
+    med = np.median(lab, axis=1)                     # (n, 3)
+    dist = norm3(lab - med[:, None, :])
+    uniform = (dist <= tol).mean(axis=1) >= share
+    from_edge = np.sqrt(((med - med[0]) ** 2).sum(axis=-1))
+    return med, uniform.tolist(), from_edge.tolist()
+
+
+def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds, memo=None) -> int:
+    """Thickness in px of a constant-colour frame on ``side`` of ``rgb`` ``(H, W, 3)``, 0 if none.
+
+    ``memo(key, fn)`` (a :meth:`qc.context.PhotoContext.memo`) shares the line statistics
+    between callers that look at the same image.
+    """
     n = min(t.scan_px + 1, rgb.shape[0 if side in ("top", "bottom") else 1] // 2)
     if n < 2:
         return 0
-    lab = rgb_to_lab(_lines(rgb, side, n))          # (n, L, 3)
-    med = np.median(lab, axis=1)                     # (n, 3)
-    dist = np.sqrt(((lab - med[:, None, :]) ** 2).sum(axis=-1))
-    uniform = (dist <= t.uniform_tol_de).mean(axis=1) >= t.uniform_share
+    args = (side, n, float(t.uniform_tol_de), float(t.uniform_share))
+    if memo is None:
+        med, uniform, from_edge = _side_lines(rgb, *args)
+    else:
+        med, uniform, from_edge = memo(("border_lines",) + args, lambda: _side_lines(rgb, *args))
     run = 0
     for i in range(n):
-        if not uniform[i] or np.sqrt(((med[i] - med[0]) ** 2).sum()) > t.uniform_tol_de:
+        if not uniform[i] or from_edge[i] > t.uniform_tol_de:
             break
         run += 1
     if run >= n and med[0][0] <= t.dark_l_max:
@@ -81,15 +100,15 @@ def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds) -> int:
     return run if step >= t.step_de else 0
 
 
-def frame_insets(rgb: np.ndarray, t: Thresholds) -> dict[str, int]:
+def frame_insets(rgb: np.ndarray, t: Thresholds, memo=None) -> dict[str, int]:
     """Frame thickness (px) per side: ``{"top", "bottom", "left", "right"}``."""
-    return {s: frame_thickness(rgb, s, t) for s in ("top", "bottom", "left", "right")}
+    return {s: frame_thickness(rgb, s, t, memo) for s in ("top", "bottom", "left", "right")}
 
 
 def check(ctx, t: Thresholds):
     rgb = ctx.rgb
     h, w = rgb.shape[:2]
-    found = frame_insets(rgb, t)
+    found = frame_insets(rgb, t, ctx.memo)
     worst = max(found.values())
     expected = "无边框"
     if worst == 0:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._common import CROP_EYE_DISTANCE, PASS, WARN, face_crop, r1, result
-from .highlights import specular
+from .highlights import specular_mask
 
 NAME = "glasses_glare"
 LABEL_ZH = None
@@ -36,7 +36,7 @@ class Thresholds:
 
 def measure(ctx, t: Thresholds) -> float:
     fc = face_crop(ctx)
-    spec = specular(fc.rgb, fc.gray, t.luma_min, t.sat_max)
+    spec = specular_mask(ctx, t.luma_min, t.sat_max)
     h, w = fc.gray.shape
     hw, hh = t.lens_width * CROP_EYE_DISTANCE / 2.0, t.lens_height * CROP_EYE_DISTANCE / 2.0
     total = hits = 0

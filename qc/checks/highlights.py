@@ -36,10 +36,20 @@ class Thresholds:
 
 def specular(rgb: np.ndarray, gray: np.ndarray, luma_min: int, sat_max: float) -> np.ndarray:
     """``(H, W)`` bool: bright (luma ≥ ``luma_min``) and unsaturated (HSV S ≤ ``sat_max``) pixels."""
-    mx = rgb.max(axis=-1).astype(np.float64)
-    mn = rgb.min(axis=-1).astype(np.float64)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    # Elementwise max/min of the channels: the same values as rgb.max(axis=-1), without
+    # numpy's slow reduction over a length-3 axis.
+    mx = np.maximum(np.maximum(r, g), b).astype(np.float64)
+    mn = np.minimum(np.minimum(r, g), b).astype(np.float64)
     sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1), 0.0)
     return (gray >= luma_min) & (sat <= sat_max)
+
+
+def specular_mask(ctx, luma_min: int, sat_max: float) -> np.ndarray:
+    """:func:`specular` on the shared face crop, memoised (``highlights`` and
+    ``glasses_glare`` use the same thresholds); do not modify the result."""
+    fc = face_crop(ctx)
+    return ctx.memo(("specular", luma_min, sat_max), lambda: specular(fc.rgb, fc.gray, luma_min, sat_max))
 
 
 def eye_mask(fc) -> np.ndarray:
@@ -55,7 +65,7 @@ def eye_mask(fc) -> np.ndarray:
 def measure(ctx, t: Thresholds) -> tuple[float, np.ndarray]:
     fc = face_crop(ctx)
     region = fc.face_mask & ~eye_mask(fc)
-    spec = specular(fc.rgb, fc.gray, t.luma_min, t.sat_max) & region
+    spec = specular_mask(ctx, t.luma_min, t.sat_max) & region
     n = region.sum()
     return (float(spec.sum()) / n if n else 0.0), spec
 

@@ -43,3 +43,29 @@ def test_tampered_file_fails_verify_and_bad_names_are_refused(tmp_path):
         st.path_for("../../etc/passwd")
     with pytest.raises(StoreError):
         st.get("0" * 64)
+
+
+def test_deferred_sync_skips_fsync_until_sync_and_only_in_its_thread(tmp_path, monkeypatch):
+    import threading
+
+    st = PhotoStore(tmp_path)
+    calls = {"fsync": 0, "sync": 0}
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (calls.__setitem__("fsync", calls["fsync"] + 1), real_fsync(fd)))
+    monkeypatch.setattr(os, "sync", lambda: calls.__setitem__("sync", calls["sync"] + 1))
+    with st.deferred_sync():
+        h = st.put(b"one")
+        st.put(b"two")
+        assert calls == {"fsync": 0, "sync": 0} and st.get(h) == b"one"   # whole file, visible
+        t = threading.Thread(target=st.put, args=(b"other thread",))
+        t.start()
+        t.join()
+        assert calls["fsync"] == 2                                        # file + directory, as usual
+        st.sync()
+        assert calls["sync"] == 1
+        st.sync()
+        assert calls["sync"] == 1                                         # nothing new to sync
+        st.put(b"three")
+    assert calls["sync"] == 2                                             # the block's end syncs
+    st.put(b"after")
+    assert calls["fsync"] == 4
