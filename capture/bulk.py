@@ -13,6 +13,8 @@ import traceback
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 #: Environment that keeps numerical libraries on one thread per worker process.  Each
 #: worker is one core's worth of work; OpenBLAS's own threads on top of that made the
 #: QC's least-squares fits 3–6× slower (measured: 7 ms vs 0.5 ms for one backdrop fit).
@@ -93,19 +95,37 @@ def check_chunk(items: list[CheckItem], profile: str | None = None) -> list[Any]
     return [check_one(it, profile) for it in items]
 
 
+@dataclass(frozen=True)
+class FaceData:
+    """What the duplicate search needs of a photo: the 128-d float32 encoding and the
+    64-bit face hash (:mod:`qc.phash`), computed together while the face is at hand."""
+
+    encoding: np.ndarray
+    phash: int | None
+
+
 def encode_one(item: EncodeItem):
-    """128-d float32 encoding of the single face of a spec photo, ``None`` when there is
-    none, or :class:`ItemError`."""
+    """:class:`FaceData` of the single face of a spec photo, ``None`` when there is none,
+    or :class:`ItemError`."""
     try:
         from qc import faces  # noqa: PLC0415
         from qc.context import PhotoContext, decode  # noqa: PLC0415
+        from qc.phash import face_phash  # noqa: PLC0415
 
         if item.box is not None:
             _, rgb = decode(item.data)
             box = faces.Box(*item.box)
             face = faces.Face(box=box, score=1.0, landmarks=faces.landmarks_for(rgb, box))
-            return faces.encode(rgb, face)
-        return PhotoContext(item.data).encoding
+        else:
+            ctx = PhotoContext(item.data)
+            rgb, face = ctx.rgb, ctx.face
+            if face is None:
+                return None
+        try:
+            ph = face_phash(rgb, face)
+        except ValueError:
+            ph = None
+        return FaceData(faces.encode(rgb, face), ph)
     except Exception as e:  # noqa: BLE001
         return ItemError("internal", f"计算人脸特征出错（{type(e).__name__}）", f"encoding failed: {e}")
 

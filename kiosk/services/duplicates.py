@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -59,6 +60,12 @@ BLOCK_ROWS = 1024
 BLOCK_COLS = 16384
 #: ``Photo.face_encoding`` value meaning "looked: no single face" (so nobody looks again).
 NO_FACE = b""
+
+#: Review items opened per photo by one check.  A face found under dozens of 学号 (a
+#: delivery that reused one photo for everybody, a test series) gives each photo its
+#: nearest matches — every student involved is still held, and the item says how many
+#: more photos matched — instead of n² items nobody can work through.
+MAX_PAIRS_PER_PHOTO = 3
 
 DUPLICATE_KINDS = (ReviewKind.DUPLICATE_FACE.value, ReviewKind.DUPLICATE_FILE.value)
 
@@ -512,27 +519,79 @@ def pair_items(session: Session, photo_a: int, photo_b: int, *, status: str | No
     return list(session.scalars(stmt.order_by(ReviewItem.id)))
 
 
+def cap_matches(matches: Iterable[Match], per_photo: int = MAX_PAIRS_PER_PHOTO
+                ) -> tuple[list[Match], Counter]:
+    """The matches worth a review item: same files first, then the nearest faces, while
+    both photos of the pair have fewer than ``per_photo`` kept pairs; then every photo
+    left without any pair gets its nearest one (so every student involved is held).
+    Returns the kept matches and, per photo id, how many of its matches were left out."""
+    order = sorted(matches, key=lambda m: (m.kind != "file", not m.exact, m.distance))
+    kept_ids: set[int] = set()
+    count: Counter = Counter()
+    total: Counter = Counter()
+    for k, m in enumerate(order):
+        a, b = m.a.photo_id, m.b.photo_id
+        total[a] += 1
+        total[b] += 1
+        if count[a] < per_photo and count[b] < per_photo:
+            kept_ids.add(k)
+            count[a] += 1
+            count[b] += 1
+    for k, m in enumerate(order):
+        a, b = m.a.photo_id, m.b.photo_id
+        if k not in kept_ids and (count[a] == 0 or count[b] == 0):
+            kept_ids.add(k)
+            count[a] += 1
+            count[b] += 1
+    dropped = Counter({pid: total[pid] - count[pid] for pid in total if total[pid] > count[pid]})
+    return [m for k, m in enumerate(order) if k in kept_ids], dropped
+
+
+def _existing_pairs(session: Session, photo_ids: set[int]) -> set[tuple[int, int]]:
+    out: set[tuple[int, int]] = set()
+    ids = sorted(photo_ids)
+    for i in range(0, len(ids), 500):
+        chunk = ids[i:i + 500]
+        for a, b in session.execute(select(ReviewItem.photo_id, ReviewItem.other_photo_id).where(
+                ReviewItem.kind.in_(DUPLICATE_KINDS), ReviewItem.photo_id.in_(chunk))):
+            if a is not None and b is not None:
+                out.add((min(a, b), max(a, b)))
+    return out
+
+
 def open_items(session: Session, matches: Iterable[Match], actor: User | str | None, *,
-               source: str = "scan", ip: str | None = None) -> list[ReviewItem]:
+               source: str = "scan", ip: str | None = None,
+               per_photo: int | None = MAX_PAIRS_PER_PHOTO, dropped: Counter | None = None) -> list[ReviewItem]:
     """Open a review item for each student of each match that has none yet (both sides).
 
     A pair that already has items — open or resolved — is left alone: a decision once
-    taken is not asked again by the next scan.
+    taken is not asked again by the next scan.  At most ``per_photo`` pairs per photo
+    (:func:`cap_matches`; ``None``: all, e.g. when the caller capped already and passes
+    its ``dropped`` counts); the items record how many more matched.
     """
+    matches = list(matches)
+    dropped = Counter(dropped or {})
+    if per_photo is not None:
+        matches, more = cap_matches(matches, per_photo)
+        dropped.update(more)
+    existing = _existing_pairs(session, {r.photo_id for m in matches for r in (m.a, m.b)})
     made: list[ReviewItem] = []
     for m in matches:
-        if pair_items(session, m.a.photo_id, m.b.photo_id):
+        key = (min(m.a.photo_id, m.b.photo_id), max(m.a.photo_id, m.b.photo_id))
+        if key in existing:
             continue
-        pair = f"{min(m.a.photo_id, m.b.photo_id)}-{max(m.a.photo_id, m.b.photo_id)}"
+        existing.add(key)
+        pair = f"{key[0]}-{key[1]}"
         detail = {"match": m.kind, "exact": m.exact, "bits": m.bits,
                   "face_distance": None if m.face_distance is None else round(float(m.face_distance), 4),
                   "source": source, "pair": pair}
         for this, other in ((m.a, m.b), (m.b, m.a)):
+            extra = {"more_matches": dropped[this.photo_id]} if dropped[this.photo_id] else {}
             item = ReviewItem(term_id=this.term_id, kind=m.review_kind, status="open", student_id=this.student_id,
                               photo_id=this.photo_id, other_student_id=other.student_id,
                               other_photo_id=other.photo_id,
                               distance=None if m.face_distance is None else round(float(m.face_distance), 4),
-                              detail={**detail, "other_xh": other.xh, "other_term": other.term_code})
+                              detail={**detail, "other_xh": other.xh, "other_term": other.term_code, **extra})
             session.add(item)
             made.append(item)
         session.flush()
@@ -617,7 +676,10 @@ def check_many(session: Session, photo_ids: Iterable[int], actor: Any = None, *,
     everything = approved_rows(session)
     new = [r for r in everything if r.photo_id in ids]
     rest = [r for r in everything if r.photo_id not in ids]
-    return open_items(session, _with_hashes(session, scan_rows(new, rest)), actor, source=source)
+    # Cap before hashing: a degenerate delivery (one face under hundreds of 学号) must not
+    # cost a face hash per pair.
+    kept, dropped = cap_matches(scan_rows(new, rest))
+    return open_items(session, _with_hashes(session, kept), actor, source=source, per_photo=None, dropped=dropped)
 
 
 @contextlib.contextmanager

@@ -652,8 +652,9 @@ def _post_hooks(c: _Ctx, pool: WorkerPool, post_items, ids, need, run_hooks, pro
     for chunk, results in pool.map_chunks(bulk.encode_chunk, chunks()):
         for it, enc in zip(chunk, results):
             ph = s.get(Photo, it.key)
-            if isinstance(enc, np.ndarray):
-                ph.face_encoding = photos.encoding_bytes(enc)
+            if isinstance(enc, bulk.FaceData):
+                ph.face_encoding = photos.encoding_bytes(enc.encoding)
+                ph.phash = enc.phash
             run_hooks(ph)
             pending += 1
         if pending >= c.commit_every:

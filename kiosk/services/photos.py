@@ -182,7 +182,7 @@ def record_many(session: Session, store: PhotoStore, items: list[NewPhoto], *, s
             transform=p.transform, width=getattr(report, "width", None), height=getattr(report, "height", None),
             size_bytes=len(p.spec) if p.spec is not None else None, qc_verdict=verdict,
             profile=getattr(report, "profile", None), face_encoding=encoding_bytes(p.encoding),
-            intake_job_id=intake_job_id, operator_id=user.id if user else None,
+            phash=getattr(p, "phash", None), intake_job_id=intake_job_id, operator_id=user.id if user else None,
             decided_by_id=user.id if (it.approve and user) else None, decided_at=now if it.approve else None,
             decision_note=(f"[{p.refusal['code']}] {p.refusal['message_zh']}" if p.refusal is not None else None)))
     session.add_all(rows)

@@ -38,6 +38,9 @@ KIND_ZH = {"identity": "与入学照片不符", "duplicate_face": "疑似同一�
 STATUS_ZH = {"open": "待处理", "resolved": "已处理"}
 
 i18n.add_translations({
+    "这张照片还与另外 {n} 张已通过照片的人脸相似（只列出最接近的几对）：可能是同一张照片被用于多名学生，请整批核查。":
+        "This photo's face also matches {n} more approved photos (only the closest pairs are listed): the same "
+        "photo may have been used for several students; check the whole set.",
     "身份核对": "Identity review",
     "身份核对与重复照片": "Identity and duplicates",
     "与入学照片不符": "Differs from enrolment photo",

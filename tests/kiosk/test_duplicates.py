@@ -313,3 +313,26 @@ def test_hook_scan_and_references_on_postgresql(pg_url, tmp_path, monkeypatch, c
     assert r.exit_code == 1 and [p["kind"] for p in out["pairs"]] == ["file"]
     assert out["summary"]["review_items_opened"] == 0
     db.engine.dispose()
+
+
+def test_one_face_under_many_students_opens_a_bounded_number_of_items(s, store, corpus_dir):
+    """A delivery that reused one face for many 学号 holds every student involved, but
+    opens at most MAX_PAIRS_PER_PHOTO pairs per photo (not n²) and says how many more
+    photos matched."""
+    from tests.qc.fixtures import Layout, make_spec_photo
+
+    n = 9
+    _t, _c, studs = setup_term(s, n=n)
+    frll = corpus_dir / "frll_009_neutral_front.jpg"
+    with duplicates.deferred(s, "test", source="intake"):
+        for i, st in enumerate(studs):
+            approve(s, store, st, make_spec_photo(frll, Layout(face_width=215 + 6 * i, crown_y=62 + i)))
+    opened = items(s)
+    per_photo = {}
+    for it in opened:
+        per_photo[it.photo_id] = per_photo.get(it.photo_id, 0) + 1
+    assert len(per_photo) == n                                   # every photo has an item...
+    assert max(per_photo.values()) <= 2 * duplicates.MAX_PAIRS_PER_PHOTO
+    assert len(opened) < n * (n - 1)                             # ...but far fewer than all pairs
+    assert any(it.detail.get("more_matches") for it in opened)
+    assert duplicates.held_student_ids(s) == {st.id for st in studs}
