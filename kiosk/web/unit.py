@@ -347,8 +347,7 @@ def decide(photo_id: int):
     reason = (request.form.get("reason") or "").strip()[:500]
     try:
         if action == "approve":
-            if ph.face_encoding is None and ph.sha256:
-                _encode(ph)
+            # The approval hook computes the face data the duplicate search needs.
             photos.approve(s, ph, user, ip=client_ip(), override_reason=reason or None)
             resolution = "批准" + (f"：{reason}" if reason else "")
         elif action == "reject":
@@ -370,16 +369,4 @@ def decide(photo_id: int):
     s.commit()
     flash(_("已批准") if action == "approve" else _("已标记为不通过"), "success")
     return redirect(url_for("unit.decisions"))
-
-
-def _encode(ph: Photo) -> None:
-    """The face encoding an approved photo should carry (duplicate search needs it)."""
-    from capture.bulk import EncodeItem, encode_one  # noqa: PLC0415
-
-    try:
-        enc = encode_one(EncodeItem(ph.id, current_app.extensions["kiosk_store"].get(ph.sha256)))
-    except StoreError:
-        return
-    if enc is not None and not hasattr(enc, "code"):
-        ph.face_encoding = photos.encoding_bytes(enc)
 
