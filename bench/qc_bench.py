@@ -34,7 +34,7 @@ def main() -> None:
 
     from tests.conftest import CORPUS
 
-    import golden
+    from tests.qc import golden
     import qc
 
     photos = golden.photo_bytes(CORPUS / "images")

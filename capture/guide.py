@@ -219,7 +219,9 @@ class Guide:
         Default ``(width, height)`` of the captured frame (see :func:`guide`).
 
     Calling the object with a frame returns :class:`Hints`.  State: the detection tier
-    that found the face last time, and the person's hair-top/jaw-width ratio from the
+    that found the face last time (with nobody in front of the camera, one tier per
+    frame in turn, so an empty preview stays as fluid as an occupied one and a
+    newcomer is found within ``len(tiers)`` frames), and the person's hair-top/jaw-width ratio from the
     last person-mask measurement (re-measured every ``params.seg_every`` frames, or
     when the face moved or changed size by more than 20 %).
     """
@@ -230,6 +232,7 @@ class Guide:
         self.params = params or GuideParams()
         self.capture_size = capture_size
         self._tier = 0
+        self._searching = False   # the previous frame had no face
         self._frame_no = 0
         self._crown: tuple[float, int, tuple[float, float, float]] | None = None  # ratio, frame no, (x, y, w)
 
@@ -238,15 +241,22 @@ class Guide:
 
     def _detect(self, small: np.ndarray) -> tuple[PhotoContext, int]:
         tiers = list(self.params.tiers)
-        order = [self._tier] + [i for i in range(len(tiers)) if i != self._tier]
+        if self._searching:
+            order = [self._tier]                     # one tier per empty frame, in turn
+        else:
+            order = [self._tier] + [i for i in range(len(tiers)) if i != self._tier]
         ctx = None
         for i in order:
             side, up = tiers[i]
             ctx = PhotoContext(small, detection=DetectionParams(max_side=side, upsample=up))
             if ctx.faces:
                 self._tier = i
+                self._searching = False
                 return ctx, i
         assert ctx is not None
+        if self._searching:
+            self._tier = (self._tier + 1) % len(tiers)
+        self._searching = True
         return ctx, -1
 
     def _run(self, frame: Any, capture_size: tuple[int, int] | None) -> Hints:

@@ -101,6 +101,35 @@ def test_guide_tracker_reuses_the_crown_measurement(preview):
     assert all(h.ready for h in runs)
 
 
+def test_guide_tracker_searches_one_tier_per_empty_frame_and_finds_a_newcomer(preview, monkeypatch):
+    """With nobody in front of the camera the tracker runs one detection tier per frame
+    (so an empty preview stays fluid); a student stepping in is found within as many
+    frames as there are tiers."""
+    import sys
+
+    guide_mod = sys.modules["capture.guide"]   # ``capture.guide`` the name is the function
+
+    calls = []
+    real = guide_mod.PhotoContext
+
+    def counting(*a, **kw):
+        calls.append(kw.get("detection"))
+        return real(*a, **kw)
+
+    monkeypatch.setattr(guide_mod, "PhotoContext", counting)
+    g = Guide(capture_size=(1280, 960))
+    blank = np.full_like(preview, 120)
+    g(blank)                                   # first empty frame: every tier is tried once
+    n_tiers = len(g.params.tiers)
+    assert len(calls) == n_tiers
+    calls.clear()
+    for _ in range(4):
+        assert not g(blank).face_found
+    assert len(calls) == 4                     # then one tier per empty frame
+    found_after = next(i for i in range(1, n_tiers + 1) if g(preview).face_found)
+    assert found_after <= n_tiers
+
+
 def test_guide_accepts_jpeg_bytes(preview):
     import io
 
