@@ -101,6 +101,17 @@ def test_capture_pass_then_approve_gives_a_spec_photo_and_audit(station):
     assert (entry.photo_sha256, entry.actor, entry.station) == (res["sha256"], "op", "1号机位") and entry.at is not None
 
 
+def test_photo_file_missing_from_the_store_is_a_coded_404_not_a_crash(station):
+    app, w = station
+    c = _start(app.test_client())
+    _select(c, w["studs"][0][0])
+    res = _capture(c, "pass")
+    assert c.get(f"{API}/photos/{res['photo_id']}/photo.jpg").status_code == 200
+    app.extensions["kiosk_store"].path_for(res["sha256"]).unlink()
+    r = c.get(f"{API}/photos/{res['photo_id']}/photo.jpg")
+    assert r.status_code == 404 and r.json["error"] == {"code": "not_found", "message": "照片文件缺失"}
+
+
 def test_failing_photo_is_refused_even_for_a_forged_approve(station):
     app, w = station
     c = _start(app.test_client())

@@ -208,6 +208,14 @@ def _image(data: bytes, mimetype: str) -> Response:
     return resp
 
 
+def _stored(sha256: str, missing_zh: str = "照片文件缺失") -> bytes:
+    """Bytes of a stored photo; a file missing from the store is a 404 with a reason."""
+    try:
+        return current_app.extensions["kiosk_store"].get(sha256)
+    except StoreError:
+        raise svc.StationError("not_found", missing_zh, 404) from None
+
+
 # ---------------------------------------------------------------------- state, students
 @bp.get("/state")
 @login_required(Role.ADMIN, Role.OPERATOR)
@@ -253,10 +261,7 @@ def reference(student_id: int):
     st = svc.get_student(s, cs, student_id, scope)
     if not st.reference_sha256:
         raise svc.StationError("not_found", "该学生没有参考照片", 404)
-    try:
-        return _image(current_app.extensions["kiosk_store"].get(st.reference_sha256), "image/jpeg")
-    except StoreError:
-        raise svc.StationError("not_found", "参考照片文件缺失", 404) from None
+    return _image(_stored(st.reference_sha256, "参考照片文件缺失"), "image/jpeg")
 
 
 @bp.get("/students/<int:student_id>/approved.jpg")
@@ -267,10 +272,7 @@ def approved(student_id: int):
     p = photos.approved_photo(s, st.id)
     if p is None or not p.sha256:
         raise svc.StationError("not_found", "该学生没有已通过的照片", 404)
-    try:
-        return _image(current_app.extensions["kiosk_store"].get(p.sha256), "image/jpeg")
-    except StoreError:
-        raise svc.StationError("not_found", "照片文件缺失", 404) from None
+    return _image(_stored(p.sha256), "image/jpeg")
 
 
 @bp.post("/select")
@@ -466,11 +468,7 @@ def annotated(photo_id: int):
     if png is None:
         if not p.sha256:
             raise svc.StationError("not_found", "这张照片没有生成证件照", 404)
-        try:
-            spec = current_app.extensions["kiosk_store"].get(p.sha256)
-        except StoreError:
-            raise svc.StationError("not_found", "照片文件缺失", 404) from None
-        png = qc.annotate(spec, None, profile=p.profile or _profile())
+        png = qc.annotate(_stored(p.sha256), None, profile=p.profile or _profile())
         rt.remember(p.id, "png", png)
     return _image(png, "image/png")
 
@@ -482,10 +480,7 @@ def photo_jpeg(photo_id: int):
     p = svc.session_photo(s, cs, photo_id, scope)
     if not p.sha256:
         raise svc.StationError("not_found", "这张照片没有生成证件照", 404)
-    try:
-        return _image(current_app.extensions["kiosk_store"].get(p.sha256), "image/jpeg")
-    except StoreError:
-        raise svc.StationError("not_found", "照片文件缺失", 404) from None
+    return _image(_stored(p.sha256), "image/jpeg")
 
 
 @bp.post("/photos/<int:photo_id>/approve")
