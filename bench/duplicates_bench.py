@@ -8,6 +8,8 @@ for the cost; 200 near-copies are planted so the scan has something to find):
             ``--naive-rows`` rows, extrapolated to N by (N / rows)²
   (block)   ``kiosk.services.duplicates.face_pairs`` on the same subset, then on all N:
             float32 tiles of 1 024 × 16 384 scores, upper triangle only
+  (nearest) ``nearest_pairs``, what the service's scans run: the nearest 8 per photo
+  (clique)  the degenerate delivery — one face under ``--clique`` rows — with nearest_pairs
   (query)   one new encoding against all N (``qc.faces.distances``), median of 50
 
   (hook)    the approval hook on a SQLite database holding ``--db-rows`` approved photos
@@ -56,9 +58,11 @@ def main() -> None:
     ap.add_argument("--naive-rows", type=int, default=5_000)
     ap.add_argument("--threshold", type=float, default=None)
     ap.add_argument("--db-rows", type=int, default=10_000)
+    ap.add_argument("--clique", type=int, default=20_000, help="rows of one face for the degenerate case (0: skip)")
     args = ap.parse_args()
 
-    from kiosk.services.duplicates import BLOCK_COLS, BLOCK_ROWS, FACE_MAX, face_pairs, naive_pairs
+    from kiosk.services.duplicates import (BLOCK_COLS, BLOCK_ROWS, FACE_MAX, SCAN_NEIGHBOURS, face_pairs,
+                                           naive_pairs, nearest_pairs)
     from qc.faces import distances
 
     t = args.threshold or FACE_MAX
@@ -106,6 +110,33 @@ def main() -> None:
           f"process peak RSS {before:.0f} MiB before → {after:.0f} MiB after")
     print(f"naive (extrapolated) / blockwise: ×{t_naive * scale / t_block:.0f}")
     print(f"target ≤ 60 s: {'met' if t_block <= 60 else 'NOT met'}")
+
+    # What the service's scans run: the nearest SCAN_NEIGHBOURS per photo (bounded output).
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    nb = nearest_pairs(x, t, SCAN_NEIGHBOURS)
+    t_near = time.perf_counter() - t0
+    _cur, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    missed_near = planted - set(zip(nb.i.tolist(), nb.j.tolist()))
+    print(f"nearest {SCAN_NEIGHBOURS} per photo over {n}: {t_near:.1f} s ({t_near / t_block:.2f} × all pairs), "
+          f"{len(nb.i)} pairs kept, planted missed {len(missed_near)}, peak allocation {peak / 2**20:.0f} MiB")
+    missed |= missed_near
+
+    # The degenerate delivery: one face under every 学号 (all pairs would be n²/2).
+    c = args.clique
+    if c:
+        base = x[0] * np.float32(0.3)
+        xc = base + np.random.default_rng(3).normal(scale=0.005, size=(c, 128)).astype(np.float32)
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        nb = nearest_pairs(xc, t, SCAN_NEIGHBOURS)
+        t_clique = time.perf_counter() - t0
+        _cur, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        print(f"one face under {c} rows ({c * (c - 1) // 2} matching pairs): nearest {SCAN_NEIGHBOURS} per photo "
+              f"{t_clique:.1f} s, {len(nb.i)} pairs kept, every row counted {int(nb.total_x.min())}–"
+              f"{int(nb.total_x.max())} matches, peak allocation {peak / 2**20:.0f} MiB")
     if args.db_rows:
         hook_bench(args.db_rows)
     if missed:

@@ -99,6 +99,17 @@ def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
+def rss_mb() -> int:
+    """Resident memory of this (the main) process, MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return -1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=10_000)
@@ -169,7 +180,7 @@ def main() -> int:
             if now - last[0] > 15 or j.status == "done":
                 last[0] = now
                 print(f"  {j.phase or j.status:6s} {j.processed}/{j.total} post {j.post_done}/{j.post_total} "
-                      f"load {loadavg()}", flush=True)
+                      f"load {loadavg()} rss {rss_mb()} MiB", flush=True)
 
         pool = jobs.WorkerPool(workers, __import__("capture.bulk", fromlist=["init_worker"]).init_worker,
                                ("chsi_xueli_v1",))

@@ -99,7 +99,8 @@ def duplicates_command(term_code: str, report_path: Path | None, as_json: bool, 
     try:
         with app.app_context():
             result = duplicates.scan_term(s, term, other_terms=not this_term_only)
-            opened = [] if dry_run else duplicates.open_items(s, result.matches, cli.cli_actor(), source="scan")
+            opened = [] if dry_run else duplicates.open_items(
+                s, result.matches, cli.cli_actor(), source="scan", totals=result.totals)
         if dry_run:
             s.rollback()
         else:
@@ -127,6 +128,8 @@ def duplicates_command(term_code: str, report_path: Path | None, as_json: bool, 
             dist = f"距离 {m.face_distance:.3f}" if m.face_distance is not None else ""
             click.echo(f"  {what}：{m.a.xh} {m.a.name}（{m.a.term_code}） ↔ {m.b.xh} {m.b.name}（{m.b.term_code}） "
                        f"{dist} {extra}".rstrip())
+        if sm["pairs_not_listed"]:
+            click.echo(f"  （另有约 {sm['pairs_not_listed']} 对未列出：每张照片只列最接近的 {duplicates.SCAN_NEIGHBOURS} 张）")
         click.echo(f"新开复核事项 {len(opened)} 条" + ("（试运行，未写入）" if dry_run else ""))
         if report_path is not None:
             click.echo(f"报告：{report_path}")

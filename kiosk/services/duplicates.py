@@ -66,14 +66,81 @@ NO_FACE = b""
 #: nearest matches — every student involved is still held, and the item says how many
 #: more photos matched — instead of n² items nobody can work through.
 MAX_PAIRS_PER_PHOTO = 3
+#: Matches a scan keeps per photo and side (the nearest); bounds a scan's memory at
+#: O(photos × this) however many photos share one face.
+SCAN_NEIGHBOURS = 8
 
 DUPLICATE_KINDS = (ReviewKind.DUPLICATE_FACE.value, ReviewKind.DUPLICATE_FILE.value)
 
 
 # --------------------------------------------------------------------------- the numeric core
+def _candidates(x: np.ndarray, y: np.ndarray, same: bool, threshold: float, block_rows: int,
+                block_cols: int):
+    """The tile loop shared by :func:`face_pairs` and :func:`nearest_pairs`: yields, for
+    each row of ``x`` with candidates in a tile, ``(row, cols, d2)`` — the row's index,
+    the candidate columns of ``y`` (``j > row`` when ``same``) and their squared distances
+    from the tile's scores (float32 expanded form; a small slack keeps borderline pairs,
+    callers decide exactly).  Extra memory: one tile."""
+    n, m = len(x), len(y)
+    t2 = np.float32(threshold) ** 2
+    hx = 0.5 * np.einsum("ij,ij->i", x, x)
+    hy = 0.5 * np.einsum("ij,ij->i", y, y)
+    # Augmented so one GEMM gives x·y − ‖y‖²/2 (no extra pass over the tile).
+    xa = np.empty((n, x.shape[1] + 1), np.float32)
+    xa[:, :-1] = x
+    xa[:, -1] = 1.0
+    ya = np.empty((m, y.shape[1] + 1), np.float32)
+    ya[:, :-1] = y
+    ya[:, -1] = -hy
+    # d² ≤ t²  ⇔  x·y − ‖y‖²/2 ≥ ‖x‖²/2 − t²/2.
+    cut = (hx - 0.5 * t2 - 1e-4).astype(np.float32)
+    tile = np.empty((min(block_rows, n), min(block_cols, m)), np.float32)
+    rowmax = np.empty(min(block_rows, n), np.float32)
+    for i0 in range(0, n, block_rows):
+        i1 = min(n, i0 + block_rows)
+        j_start = i0 if same else 0
+        for j0 in range(j_start, m, block_cols):
+            j1 = min(m, j0 + block_cols)
+            s = tile[: i1 - i0, : j1 - j0]
+            np.matmul(xa[i0:i1], ya[j0:j1].T, out=s)
+            if same and j0 < i1:
+                # Where the tile touches the diagonal keep j > i only.
+                r_, c_ = np.tril_indices(i1 - i0, k=i0 - j0, m=j1 - j0)
+                s[r_, c_] = -np.inf
+            # Matches are rare: one reduction finds the rows that have any, and only those
+            # rows are compared element by element (no full boolean tile is written).
+            c = cut[i0:i1]
+            np.max(s, axis=1, out=rowmax[: i1 - i0])
+            for r in np.nonzero(rowmax[: i1 - i0] >= c)[0]:
+                cols = np.nonzero(s[r] >= c[r])[0]
+                d2 = np.maximum(2.0 * (hx[i0 + r] - s[r, cols]), 0.0).astype(np.float32)
+                yield int(i0 + r), cols + j0, d2
+
+
+def _exact(x: np.ndarray, y: np.ndarray, i: np.ndarray, j: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Exact float32 distances of the pairs ``(x[i], y[j])``, in bounded chunks."""
+    out = np.empty(len(i), np.float32)
+    for a in range(0, len(i), chunk):
+        diff = x[i[a:a + chunk]] - y[j[a:a + chunk]]
+        out[a:a + chunk] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def _prepare(x, y):
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    same = y is None
+    return x, (x if same else np.ascontiguousarray(y, dtype=np.float32)), same
+
+
+_EMPTY = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+
 def face_pairs(x: np.ndarray, threshold: float = FACE_MAX, *, y: np.ndarray | None = None,
                block_rows: int = BLOCK_ROWS, block_cols: int = BLOCK_COLS) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Pairs of encodings at most ``threshold`` apart, scanned in bounded tiles.
+    """*Every* pair of encodings at most ``threshold`` apart, scanned in bounded tiles.
+
+    The output grows with the number of pairs — n² / 2 when one face is under all of
+    them; the service's scans use :func:`nearest_pairs`, which is bounded whatever the data.
 
     Parameters
     ----------
@@ -93,58 +160,79 @@ def face_pairs(x: np.ndarray, threshold: float = FACE_MAX, *, y: np.ndarray | No
         Indices into ``x`` (and ``y``, or ``x`` again with ``i < j``) and the float32
         distances, sorted by ``(i, j)``.
     """
-    x = np.ascontiguousarray(x, dtype=np.float32)
-    same = y is None
-    y = x if same else np.ascontiguousarray(y, dtype=np.float32)
-    n, m = len(x), len(y)
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32))
-    if n == 0 or m == 0:
-        return empty
-    t2 = np.float32(threshold) ** 2
-    hx = 0.5 * np.einsum("ij,ij->i", x, x)
-    hy = 0.5 * np.einsum("ij,ij->i", y, y)
-    # Augmented so one GEMM gives x·y − ‖y‖²/2 (no extra pass over the tile).
-    xa = np.empty((n, x.shape[1] + 1), np.float32)
-    xa[:, :-1] = x
-    xa[:, -1] = 1.0
-    ya = np.empty((m, y.shape[1] + 1), np.float32)
-    ya[:, :-1] = y
-    ya[:, -1] = -hy
-    # d² ≤ t²  ⇔  x·y − ‖y‖²/2 ≥ ‖x‖²/2 − t²/2.  A small slack keeps borderline pairs for
-    # the exact check below (float32 rounding of the expanded form).
-    cut = (hx - 0.5 * t2 - 1e-4).astype(np.float32)
-    out_i, out_j = [], []
-    tile = np.empty((min(block_rows, n), min(block_cols, m)), np.float32)
-    rowmax = np.empty(min(block_rows, n), np.float32)
-    for i0 in range(0, n, block_rows):
-        i1 = min(n, i0 + block_rows)
-        j_start = i0 if same else 0
-        for j0 in range(j_start, m, block_cols):
-            j1 = min(m, j0 + block_cols)
-            s = tile[: i1 - i0, : j1 - j0]
-            np.matmul(xa[i0:i1], ya[j0:j1].T, out=s)
-            if same and j0 < i1:
-                # Where the tile touches the diagonal keep j > i only.
-                r_, c_ = np.tril_indices(i1 - i0, k=i0 - j0, m=j1 - j0)
-                s[r_, c_] = -np.inf
-            # Matches are rare: one reduction finds the rows that have any, and only those
-            # rows are compared element by element (no full boolean tile is written).
-            c = cut[i0:i1]
-            np.max(s, axis=1, out=rowmax[: i1 - i0])
-            rows = np.nonzero(rowmax[: i1 - i0] >= c)[0]
-            for r in rows:
-                cols = np.nonzero(s[r] >= c[r])[0]
-                out_i.append(np.full(len(cols), i0 + r, np.int64))
-                out_j.append(cols + j0)
+    x, y, same = _prepare(x, y)
+    if len(x) == 0 or len(y) == 0:
+        return _EMPTY
+    out_i, out_j, out_d = [], [], []
+    for r, cols, _d2 in _candidates(x, y, same, threshold, block_rows, block_cols):
+        d = _exact(x, y, np.full(len(cols), r, np.int64), cols)
+        keep = d <= threshold
+        out_i.append(np.full(int(keep.sum()), r, np.int64))
+        out_j.append(cols[keep])
+        out_d.append(d[keep])
     if not out_i:
-        return empty
-    i = np.concatenate(out_i).astype(np.int64)
-    j = np.concatenate(out_j).astype(np.int64)
-    d = np.sqrt(((x[i] - y[j]) ** 2).sum(axis=1, dtype=np.float32))
-    keep = d <= threshold
-    i, j, d = i[keep], j[keep], d[keep]
+        return _EMPTY
+    i, j, d = np.concatenate(out_i), np.concatenate(out_j).astype(np.int64), np.concatenate(out_d)
     order = np.lexsort((j, i))
     return i[order], j[order], d[order].astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Neighbours:
+    """What :func:`nearest_pairs` found: the kept pairs ``(i, j, d)`` (sorted, exact
+    distances) and, per row of ``x`` and of ``y``, how many encodings matched it in all
+    (from the scan's expanded-form distances; within ``x`` both sides of a pair count)."""
+
+    i: np.ndarray
+    j: np.ndarray
+    d: np.ndarray
+    total_x: np.ndarray
+    total_y: np.ndarray
+
+
+def nearest_pairs(x: np.ndarray, threshold: float = FACE_MAX, k: int = 8, *, y: np.ndarray | None = None,
+                  block_rows: int = BLOCK_ROWS, block_cols: int = BLOCK_COLS) -> Neighbours:
+    """Pairs within ``threshold``, at most about ``k + 1`` per encoding: each row's ``k``
+    nearest matches among the rows it is compared with, and each column's nearest row (so
+    every encoding that matches anything is in a kept pair), with the total number of
+    matches per encoding.
+
+    Memory is O(N·k + tile) whatever the data: one face under every 学号 of a term (a
+    test delivery, a unit reusing one photo) costs n·k pairs, not n²/2.
+    """
+    x, y, same = _prepare(x, y)
+    n, m = len(x), len(y)
+    zeros_x, zeros_y = np.zeros(n, np.int64), np.zeros(m, np.int64)
+    if n == 0 or m == 0 or k < 1:
+        return Neighbours(*_EMPTY, zeros_x, zeros_y)
+    t2 = np.float32(threshold) ** 2
+    best_j = np.full((n, k), -1, np.int64)
+    best_d = np.full((n, k), np.inf, np.float32)
+    col_i = np.full(m, -1, np.int64)
+    col_d = np.full(m, np.inf, np.float32)
+    tot_x, tot_y = zeros_x, zeros_y
+    for r, cols, d2 in _candidates(x, y, same, threshold, block_rows, block_cols):
+        hit = d2 <= t2
+        tot_x[r] += int(hit.sum())
+        tot_y[cols[hit]] += 1
+        cd = np.concatenate([best_d[r], d2])
+        cj = np.concatenate([best_j[r], cols])
+        sel = np.argpartition(cd, k - 1)[:k]
+        best_d[r], best_j[r] = cd[sel], cj[sel]
+        closer = d2 < col_d[cols]
+        col_d[cols[closer]] = d2[closer]
+        col_i[cols[closer]] = r
+    pi = np.concatenate([np.repeat(np.arange(n, dtype=np.int64), k), col_i])
+    pj = np.concatenate([best_j.ravel(), np.arange(m, dtype=np.int64)])
+    ok = (pi >= 0) & (pj >= 0)
+    key = np.unique(pi[ok] * m + pj[ok])
+    pi, pj = key // m, key % m
+    d = _exact(x, y, pi, pj)
+    keep = d <= threshold
+    if same:
+        tot_x = tot_x + tot_y
+        tot_y = tot_x
+    return Neighbours(pi[keep], pj[keep], d[keep], tot_x, tot_y)
 
 
 def naive_pairs(x: np.ndarray, threshold: float = FACE_MAX) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -419,8 +507,9 @@ class ScanResult:
     compared_with: int               # approved photos of other terms
     computed: int                    # encodings computed during the scan
     without_face: int                # photos taking part through their SHA-256 only
-    matches: list[Match]
+    matches: list[Match]             # the nearest SCAN_NEIGHBOURS per photo and side
     elapsed_s: float = 0.0
+    totals: Counter = field(default_factory=Counter)   # photo id → photos that matched it in all
 
     def to_dict(self) -> dict[str, Any]:
         return {"term": self.term, "pairs": [m.to_dict() for m in self.matches],
@@ -428,14 +517,25 @@ class ScanResult:
                             "computed": self.computed, "without_face": self.without_face,
                             "face": sum(m.kind == "face" for m in self.matches),
                             "file": sum(m.kind == "file" for m in self.matches),
+                            "photos_matched": len(self.totals),
+                            "pairs_not_listed": max(0, sum(self.totals.values()) // 2 - len(self.matches)),
                             "elapsed_s": round(self.elapsed_s, 2)}}
 
 
 def scan_rows(rows: list[PhotoRow], others: list[PhotoRow] = (), *, face_max: float = FACE_MAX,
-              phash_max: int = PHASH_MAX_BITS, block_rows: int = BLOCK_ROWS,
-              block_cols: int = BLOCK_COLS) -> list[Match]:
-    """All matches within ``rows`` and between ``rows`` and ``others`` (blockwise)."""
+              phash_max: int = PHASH_MAX_BITS, neighbours: int = SCAN_NEIGHBOURS, block_rows: int = BLOCK_ROWS,
+              block_cols: int = BLOCK_COLS) -> tuple[list[Match], Counter]:
+    """Matches within ``rows`` and between ``rows`` and ``others`` (blockwise), at most
+    about ``neighbours`` per photo and side — the nearest — so that one face or one file
+    under thousands of 学号 costs thousands of matches, not millions.
+
+    Returns the matches and, per photo id, how many photos matched it in all (identical
+    files or faces, whichever is more), which is what :func:`cap_matches` reports as
+    "more matches".
+    """
     found: dict[tuple[int, int], Match] = {}
+    face_total: Counter = Counter()
+    file_total: Counter = Counter()
 
     def add(a: PhotoRow, b: PhotoRow, d: float | None):
         if not unrelated(a, b):
@@ -447,31 +547,46 @@ def scan_rows(rows: list[PhotoRow], others: list[PhotoRow] = (), *, face_max: fl
         if m is not None:
             found[key] = m
 
-    # Exact files: group by hash.
+    # Exact files: group by hash; each photo of the term is paired with the next
+    # ``neighbours`` photos of its group (the term's photos first), every member counted.
     by_file: dict[str, list[PhotoRow]] = {}
     for r in list(rows) + list(others):
         for h in r.files():
             by_file.setdefault(h, []).append(r)
     own = {r.photo_id for r in rows}
     for group in by_file.values():
-        if len(group) > 1:
-            for x in range(len(group)):
-                for y in range(x + 1, len(group)):
-                    a, b = group[x], group[y]
-                    if a.photo_id in own or b.photo_id in own:
-                        add(a, b, _distance(a, b))
+        if len(group) < 2 or not any(r.photo_id in own for r in group):
+            continue
+        group = sorted(group, key=lambda r: (r.photo_id not in own, r.photo_id))
+        for r in group:
+            file_total[r.photo_id] = max(file_total[r.photo_id], len(group) - 1)
+        for x, a in enumerate(group):
+            if a.photo_id not in own:
+                break
+            for b in group[x + 1: x + 1 + neighbours]:
+                add(a, b, _distance(a, b))
     # Faces: blockwise within the term, then the term against the others.
     er = [r for r in rows if r.encoding is not None]
     eo = [r for r in others if r.encoding is not None]
     if er:
         x = np.stack([r.encoding for r in er]).astype(np.float32)
-        for i, j, d in zip(*face_pairs(x, face_max, block_rows=block_rows, block_cols=block_cols)):
+        nb = nearest_pairs(x, face_max, neighbours, block_rows=block_rows, block_cols=block_cols)
+        for i, j, d in zip(nb.i, nb.j, nb.d):
             add(er[int(i)], er[int(j)], float(d))
+        for r, t in zip(er, nb.total_x):
+            face_total[r.photo_id] += int(t)
         if eo:
             y = np.stack([r.encoding for r in eo]).astype(np.float32)
-            for i, j, d in zip(*face_pairs(x, face_max, y=y, block_rows=block_rows, block_cols=block_cols)):
+            nb = nearest_pairs(x, face_max, neighbours, y=y, block_rows=block_rows, block_cols=block_cols)
+            for i, j, d in zip(nb.i, nb.j, nb.d):
                 add(er[int(i)], eo[int(j)], float(d))
-    return sorted(found.values(), key=lambda m: (m.a.xh, m.b.xh, m.kind))
+            for r, t in zip(er, nb.total_x):
+                face_total[r.photo_id] += int(t)
+            for r, t in zip(eo, nb.total_y):
+                face_total[r.photo_id] += int(t)
+    totals = Counter({pid: max(face_total[pid], file_total[pid]) for pid in set(face_total) | set(file_total)})
+    totals = +totals
+    return sorted(found.values(), key=lambda m: (m.a.xh, m.b.xh, m.kind)), totals
 
 
 def scan_term(session: Session, term: Term, *, store=None, other_terms: bool = True,
@@ -498,13 +613,13 @@ def scan_term(session: Session, term: Term, *, store=None, other_terms: bool = T
     others = []
     if other_terms:
         others = [r for r in approved_rows(session) if r.term_id != term.id]
-    matches = scan_rows(rows, others, face_max=face_max, phash_max=phash_max, block_rows=block_rows,
-                        block_cols=block_cols)
+    matches, totals = scan_rows(rows, others, face_max=face_max, phash_max=phash_max, block_rows=block_rows,
+                                block_cols=block_cols)
     if compute_missing:
         matches = _with_hashes(session, matches, store, face_max=face_max, phash_max=phash_max)
     return ScanResult(term=term.code, photos=len(rows), compared_with=len(others), computed=computed,
                       without_face=sum(r.encoding is None for r in rows), matches=matches,
-                      elapsed_s=time.perf_counter() - t0)
+                      elapsed_s=time.perf_counter() - t0, totals=totals)
 
 
 # --------------------------------------------------------------------------- review items
@@ -519,12 +634,13 @@ def pair_items(session: Session, photo_a: int, photo_b: int, *, status: str | No
     return list(session.scalars(stmt.order_by(ReviewItem.id)))
 
 
-def cap_matches(matches: Iterable[Match], per_photo: int = MAX_PAIRS_PER_PHOTO
-                ) -> tuple[list[Match], Counter]:
+def cap_matches(matches: Iterable[Match], per_photo: int = MAX_PAIRS_PER_PHOTO,
+                totals: Counter | None = None) -> tuple[list[Match], Counter]:
     """The matches worth a review item: same files first, then the nearest faces, while
     both photos of the pair have fewer than ``per_photo`` kept pairs; then every photo
     left without any pair gets its nearest one (so every student involved is held).
-    Returns the kept matches and, per photo id, how many of its matches were left out."""
+    Returns the kept matches and, per photo id, how many of its matches were left out
+    (against ``totals`` — a scan's count of all matches per photo — where that is more)."""
     order = sorted(matches, key=lambda m: (m.kind != "file", not m.exact, m.distance))
     kept_ids: set[int] = set()
     count: Counter = Counter()
@@ -543,6 +659,9 @@ def cap_matches(matches: Iterable[Match], per_photo: int = MAX_PAIRS_PER_PHOTO
             kept_ids.add(k)
             count[a] += 1
             count[b] += 1
+    for pid, t in (totals or {}).items():
+        if pid in total:
+            total[pid] = max(total[pid], t)
     dropped = Counter({pid: total[pid] - count[pid] for pid in total if total[pid] > count[pid]})
     return [m for k, m in enumerate(order) if k in kept_ids], dropped
 
@@ -561,18 +680,20 @@ def _existing_pairs(session: Session, photo_ids: set[int]) -> set[tuple[int, int
 
 def open_items(session: Session, matches: Iterable[Match], actor: User | str | None, *,
                source: str = "scan", ip: str | None = None,
-               per_photo: int | None = MAX_PAIRS_PER_PHOTO, dropped: Counter | None = None) -> list[ReviewItem]:
+               per_photo: int | None = MAX_PAIRS_PER_PHOTO, dropped: Counter | None = None,
+               totals: Counter | None = None) -> list[ReviewItem]:
     """Open a review item for each student of each match that has none yet (both sides).
 
     A pair that already has items — open or resolved — is left alone: a decision once
     taken is not asked again by the next scan.  At most ``per_photo`` pairs per photo
     (:func:`cap_matches`; ``None``: all, e.g. when the caller capped already and passes
-    its ``dropped`` counts); the items record how many more matched.
+    its ``dropped`` counts); the items record how many more matched (``totals``: a
+    scan's count of all matches per photo, see :func:`scan_rows`).
     """
     matches = list(matches)
     dropped = Counter(dropped or {})
     if per_photo is not None:
-        matches, more = cap_matches(matches, per_photo)
+        matches, more = cap_matches(matches, per_photo, totals)
         dropped.update(more)
     existing = _existing_pairs(session, {r.photo_id for m in matches for r in (m.a, m.b)})
     made: list[ReviewItem] = []
@@ -632,10 +753,13 @@ def check_approved_photo(session: Session, photo: Photo, actor: Any = None) -> l
         pending.append(photo.id)
         return []
     row = _row_for(session, photo)
-    found = _with_hashes(session, matches_for(row, approved_rows(session, photo_ids=candidates(session, row))))
+    found = matches_for(row, approved_rows(session, photo_ids=candidates(session, row)))
     if not found:
         return []
-    return open_items(session, found, actor, source="approval")
+    # Cap before hashing: one face under hundreds of 学号 must not cost a hash per pair.
+    kept, dropped = cap_matches(found)
+    return open_items(session, _with_hashes(session, kept), actor, source="approval", per_photo=None,
+                      dropped=dropped)
 
 
 def candidates(session: Session, row: PhotoRow, *, face_max: float = FACE_MAX) -> set[int]:
@@ -678,7 +802,8 @@ def check_many(session: Session, photo_ids: Iterable[int], actor: Any = None, *,
     rest = [r for r in everything if r.photo_id not in ids]
     # Cap before hashing: a degenerate delivery (one face under hundreds of 学号) must not
     # cost a face hash per pair.
-    kept, dropped = cap_matches(scan_rows(new, rest))
+    matches, totals = scan_rows(new, rest)
+    kept, dropped = cap_matches(matches, totals=totals)
     return open_items(session, _with_hashes(session, kept), actor, source=source, per_photo=None, dropped=dropped)
 
 
