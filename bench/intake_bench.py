@@ -33,6 +33,7 @@ for _k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXP
 import argparse  # noqa: E402
 import json  # noqa: E402
 import sys  # noqa: E402
+import resource  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import zipfile  # noqa: E402
@@ -209,6 +210,7 @@ def main() -> int:
         "ideal_parallel_s": round(ideal, 1), "parallel_efficiency": round(ideal / main_pass, 2),
         "post_ms_per_photo_per_core": round(tm["post_s"] * workers * 1000 / max(1, tm["post_photos"]), 1),
         "baseline_encode_ms_one_core": round(enc_ms, 1),
+        "main_process_peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
         "outcomes": outcomes, "loadavg_before": load_before, "loadavg_after": load_after,
         "worker_ms_mean": {k: round(v / max(1, tm["checked"]), 1) for k, v in tm["worker_ms"].items()},
     }
@@ -222,7 +224,7 @@ def main() -> int:
     print(f"  total {wall:.1f} s (+ {warm_s:.1f} s starting the workers)")
     print(f"  baseline one core: {base_ms:.1f} ms/photo → ideal {ideal:.1f} s on {workers} workers; "
           f"parallel efficiency {out['parallel_efficiency']:.0%}")
-    print(f"  outcomes: {outcomes}")
+    print(f"  outcomes: {outcomes}; main process peak RSS {out['main_process_peak_rss_mib']} MiB")
     print(json.dumps(out, ensure_ascii=False))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

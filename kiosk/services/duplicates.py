@@ -30,7 +30,9 @@ Thresholds (see ``tools/calibration/`` and the README):
 The term scan (:func:`scan_term`) is blockwise: encodings are a float32 ``(N, 128)``
 matrix; tiles of ``block_rows × block_cols`` scores ``S = [x, 1]·[y, −‖y‖²/2]ᵀ`` are
 compared with ``‖x‖²/2 − t²/2`` (one GEMM and one comparison per tile; only the upper
-triangle), so memory stays at one tile (64 MiB by default) whatever ``N`` is.
+triangle), so memory stays at one tile (64 MiB by default) whatever ``N`` is; and it
+keeps each photo's :data:`SCAN_NEIGHBOURS` nearest matches (:func:`nearest_pairs`) with a
+count of the rest, so one face under every 学号 costs O(N) pairs, not N²/2.
 """
 from __future__ import annotations
 
