@@ -52,6 +52,17 @@ def encodings(n: int, planted: int, seed: int = 0) -> tuple[np.ndarray, set[tupl
     return x, pairs
 
 
+def traced(fn, *args):
+    """``(result, seconds, peak bytes allocated)`` of one call (tracemalloc sees numpy's buffers)."""
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    try:
+        out = fn(*args)
+        return out, time.perf_counter() - t0, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=100_000)
@@ -96,12 +107,7 @@ def main() -> None:
 
     # The full scan.
     before = rss_mib()
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    i, j, dd = face_pairs(x, t)
-    t_block = time.perf_counter() - t0
-    _cur, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    (i, j, _dd), t_block, peak = traced(face_pairs, x, t)
     after = rss_mib()
     found = set(zip(i.tolist(), j.tolist()))
     missed = planted - found
@@ -112,12 +118,7 @@ def main() -> None:
     print(f"target ≤ 60 s: {'met' if t_block <= 60 else 'NOT met'}")
 
     # What the service's scans run: the nearest SCAN_NEIGHBOURS per photo (bounded output).
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    nb = nearest_pairs(x, t, SCAN_NEIGHBOURS)
-    t_near = time.perf_counter() - t0
-    _cur, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
+    nb, t_near, peak = traced(nearest_pairs, x, t, SCAN_NEIGHBOURS)
     missed_near = planted - set(zip(nb.i.tolist(), nb.j.tolist()))
     print(f"nearest {SCAN_NEIGHBOURS} per photo over {n}: {t_near:.1f} s ({t_near / t_block:.2f} × all pairs), "
           f"{len(nb.i)} pairs kept, planted missed {len(missed_near)}, peak allocation {peak / 2**20:.0f} MiB")
@@ -128,12 +129,7 @@ def main() -> None:
     if c:
         base = x[0] * np.float32(0.3)
         xc = base + np.random.default_rng(3).normal(scale=0.005, size=(c, 128)).astype(np.float32)
-        tracemalloc.start()
-        t0 = time.perf_counter()
-        nb = nearest_pairs(xc, t, SCAN_NEIGHBOURS)
-        t_clique = time.perf_counter() - t0
-        _cur, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
+        nb, t_clique, peak = traced(nearest_pairs, xc, t, SCAN_NEIGHBOURS)
         print(f"one face under {c} rows ({c * (c - 1) // 2} matching pairs): nearest {SCAN_NEIGHBOURS} per photo "
               f"{t_clique:.1f} s, {len(nb.i)} pairs kept, every row counted {int(nb.total_x.min())}–"
               f"{int(nb.total_x.max())} matches, peak allocation {peak / 2**20:.0f} MiB")
