@@ -21,7 +21,6 @@ import tempfile
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
-from sqlalchemy.orm import selectinload
 
 from .. import db, i18n
 from ..i18n import _
@@ -29,13 +28,13 @@ from ..idcard import mask
 from ..models import Photo, ReviewItem, Role, Student, Term
 from ..services import duplicates, identity, references
 from ..store import StoreError
+from . import review
 from .auth import client_ip, current_user, login_required, scope_unit_ids
 
 bp = Blueprint("identity", __name__)
-PAGE = 50
 KINDS = (identity.IDENTITY,) + duplicates.DUPLICATE_KINDS
 KIND_ZH = {"identity": "与入学照片不符", "duplicate_face": "疑似同一人两个学号", "duplicate_file": "重复照片"}
-STATUS_ZH = {"open": "待处理", "resolved": "已处理"}
+STATUS_ZH = review.STATUS_ZH
 
 i18n.add_translations({
     "这张照片还与另外 {n} 张已通过照片的人脸相似（只列出最接近的几对）：可能是同一张照片被用于多名学生，请整批核查。":
@@ -108,31 +107,12 @@ def _item_or_404(item_id: int) -> ReviewItem:
 @bp.route("/")
 @login_required(Role.ADMIN, Role.OPERATOR)
 def index():
-    s = db.session()
     user = current_user()
-    status = request.args.get("status", "open")
-    kind = request.args.get("kind", "")
-    term_code = request.args.get("term", "")
-    page = max(1, request.args.get("page", 1, type=int))
-    stmt = select(ReviewItem).where(ReviewItem.kind.in_([kind] if kind in KINDS else list(KINDS)))
-    if status in STATUS_ZH:
-        stmt = stmt.where(ReviewItem.status == status)
-    ids = scope_unit_ids(user)
-    if ids is not None:
-        stmt = stmt.where(ReviewItem.student_id.in_(select(Student.id).where(Student.centre_id.in_(ids or {-1}))))
-    if term_code:
-        t = s.scalar(select(Term).where(Term.code == term_code))
-        stmt = stmt.where(ReviewItem.term_id == (t.id if t else -1))
-    total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
-    rows = s.scalars(stmt.options(selectinload(ReviewItem.student).selectinload(Student.centre),
-                                  selectinload(ReviewItem.other_student).selectinload(Student.centre))
-                     .order_by(ReviewItem.created_at.desc(), ReviewItem.id.desc())
-                     .limit(PAGE).offset((page - 1) * PAGE)).all()
-    terms = s.scalars(select(Term).order_by(Term.code.desc())).all()
-    return render_template("identity/index.html", rows=rows, total=total, page=page,
-                           pages=max(1, -(-total // PAGE)), status=status, kind=kind, term_code=term_code,
-                           terms=terms, kinds=KIND_ZH, statuses=STATUS_ZH, mask=mask,
-                           visible=lambda st: _visible(user, st))
+    status, kind, term_code, page = review.list_args()
+    listing = review.items_page(user, [kind] if kind in KINDS else KINDS, status=status, term_code=term_code,
+                                page=page)
+    return render_template("identity/index.html", **listing, status=status, kind=kind, term_code=term_code,
+                           kinds=KIND_ZH, statuses=STATUS_ZH, mask=mask, visible=lambda st: _visible(user, st))
 
 
 # ---------------------------------------------------------------------------- one item

@@ -43,33 +43,42 @@ def _scoped(stmt, user):
     return stmt.where(ReviewItem.student_id.in_(select(Student.id).where(Student.centre_id.in_(ids or {-1}))))
 
 
-@bp.route("/")
-@login_required(Role.ADMIN, Role.OPERATOR)
-def index():
+def list_args() -> tuple[str, str, str, int]:
+    """``(status, kind, term code, page)`` of a review list's query string."""
+    return (request.args.get("status", "open"), request.args.get("kind", ""), request.args.get("term", ""),
+            max(1, request.args.get("page", 1, type=int)))
+
+
+def items_page(user, kinds, *, status: str, term_code: str, page: int) -> dict:
+    """One page of the review items of ``kinds`` (all kinds: ``None``) that ``user`` may
+    see, newest first — shared by this queue and the identity queue (``/identity``).
+    Returns the template arguments ``rows, total, page, pages, terms``."""
     s = db.session()
-    user = current_user()
-    status = request.args.get("status", "open")
-    kind = request.args.get("kind", "")
-    term_code = request.args.get("term", "")
-    page = max(1, request.args.get("page", 1, type=int))
     stmt = _scoped(select(ReviewItem), user)
+    if kinds is not None:
+        stmt = stmt.where(ReviewItem.kind.in_(list(kinds)))
     if status in STATUS_ZH:
         stmt = stmt.where(ReviewItem.status == status)
-    if kind in KIND_ZH:
-        stmt = stmt.where(ReviewItem.kind == kind)
-    term = None
     if term_code:
         term = s.scalar(select(Term).where(Term.code == term_code))
         stmt = stmt.where(ReviewItem.term_id == (term.id if term else -1))
     total = s.scalar(select(func.count()).select_from(stmt.subquery())) or 0
     rows = s.scalars(stmt.options(selectinload(ReviewItem.student).selectinload(Student.centre),
-                                  selectinload(ReviewItem.other_student))
+                                  selectinload(ReviewItem.other_student).selectinload(Student.centre))
                      .order_by(ReviewItem.created_at.desc(), ReviewItem.id.desc())
                      .limit(PAGE).offset((page - 1) * PAGE)).all()
     terms = s.scalars(select(Term).order_by(Term.code.desc())).all()
-    return render_template("review/index.html", rows=rows, total=total, page=page, pages=max(1, -(-total // PAGE)),
-                           status=status, kind=kind, term_code=term_code, terms=terms, kinds=KIND_ZH,
-                           statuses=STATUS_ZH, mask=mask)
+    return {"rows": rows, "total": total, "page": page, "pages": max(1, -(-total // PAGE)), "terms": terms}
+
+
+@bp.route("/")
+@login_required(Role.ADMIN, Role.OPERATOR)
+def index():
+    status, kind, term_code, page = list_args()
+    listing = items_page(current_user(), [kind] if kind in KIND_ZH else None, status=status, term_code=term_code,
+                         page=page)
+    return render_template("review/index.html", **listing, status=status, kind=kind, term_code=term_code,
+                           kinds=KIND_ZH, statuses=STATUS_ZH, mask=mask)
 
 
 @bp.route("/<int:item_id>/resolve", methods=["POST"])
