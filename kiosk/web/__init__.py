@@ -1,7 +1,7 @@
 """Web layer: one blueprint per audience, shared auth, CSRF, language, errors."""
 from __future__ import annotations
 
-from flask import Flask, g, jsonify, render_template, request, session
+from flask import Flask, g, jsonify, render_template, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from .. import i18n
@@ -16,6 +16,13 @@ def wants_json() -> bool:
 def api_error(code: str, message: str, status: int):
     """The one error shape of the JSON API."""
     return jsonify({"ok": False, "error": {"code": code, "message": message}}), status
+
+
+def page_url(page: int) -> str:
+    """This page's URL with ``page`` replaced, every other query argument kept (pagers)."""
+    args = request.args.to_dict(flat=False)
+    args["page"] = [str(page)]
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
 
 
 def init_web(app: Flask) -> None:
@@ -33,7 +40,8 @@ def init_web(app: Flask) -> None:
         from .auth import current_user  # noqa: PLC0415
 
         return {"_": i18n._, "lang": i18n.current_lang(), "current_user": current_user(),
-                "status_label": i18n.status_label, "school_name": app.config.get("SCHOOL_NAME")}
+                "status_label": i18n.status_label, "school_name": app.config.get("SCHOOL_NAME"),
+                "page_url": page_url}
 
     from .auth import bp as auth_bp, load_user  # noqa: PLC0415
 
@@ -76,43 +84,31 @@ def init_web(app: Flask) -> None:
         if s is not None:
             s.rollback()
 
+    def _error(code: str, status: int, message: str):
+        _rollback()
+        if wants_json():
+            return api_error(code, message, status)
+        return render_template("error.html", code=status, message=message), status
+
     @app.errorhandler(CSRFError)
     def _csrf(e):
-        _rollback()
-        msg = i18n._("表单已过期或无效，请刷新页面后重试")
-        if wants_json():
-            return api_error("csrf", msg, 400)
-        return render_template("error.html", code=400, message=msg), 400
+        return _error("csrf", 400, i18n._("表单已过期或无效，请刷新页面后重试"))
 
     @app.errorhandler(404)
     def _404(e):
-        _rollback()
-        if wants_json():
-            return api_error("not_found", i18n._("页面不存在"), 404)
-        return render_template("error.html", code=404, message=i18n._("页面不存在")), 404
+        return _error("not_found", 404, i18n._("页面不存在"))
 
     @app.errorhandler(403)
     def _403(e):
-        _rollback()
-        if wants_json():
-            return api_error("forbidden", i18n._("没有权限访问该页面"), 403)
-        return render_template("error.html", code=403, message=i18n._("没有权限访问该页面")), 403
+        return _error("forbidden", 403, i18n._("没有权限访问该页面"))
 
     @app.errorhandler(413)
     def _413(e):
-        _rollback()
-        msg = "上传的文件太大" if i18n.current_lang() == "zh" else "The upload is too large"
-        if wants_json():
-            return api_error("too_large", msg, 413)
-        return render_template("error.html", code=413, message=msg), 413
+        return _error("too_large", 413, "上传的文件太大" if i18n.current_lang() == "zh" else "The upload is too large")
 
     @app.errorhandler(500)
     def _500(e):
-        _rollback()
         app.logger.exception("unhandled error")
-        msg = i18n._("服务器内部错误，操作未保存，请重试")
-        if wants_json():
-            return api_error("internal", msg, 500)
-        return render_template("error.html", code=500, message=msg), 500
+        return _error("internal", 500, i18n._("服务器内部错误，操作未保存，请重试"))
 
     del db

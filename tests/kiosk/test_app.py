@@ -118,3 +118,28 @@ def test_english_ui_is_available(client):
     assert "Log in" in r.get_data(as_text=True)  # remembered in the session
     r = client.get("/login?lang=zh")
     assert "登录" in r.get_data(as_text=True)
+
+
+def test_list_pager_keeps_the_filter(app, db, client):
+    import html as h
+    import re
+
+    _admin(db)
+    with db.session() as s:
+        terms.ensure_term(s, "2027-07")
+    login(client, "boss", "correct-horse")
+    data = {"file": (__import__("io").BytesIO(csv_bytes(HEADER, rows(60), "gbk")), "名单.csv")}
+    assert client.post("/admin/terms/2027-07/roster", data=data, content_type="multipart/form-data").status_code == 200
+
+    def links(url):
+        page = client.get(url).get_data(as_text=True)
+        pager = page[page.index('class="pager"'):]
+        pager = pager[:pager.index("</div>")]
+        return [h.unescape(x) for x in re.findall(r'href="([^"]+)"', pager)], pager
+
+    first, text = links("/admin/terms/2027-07/students?q=学生")
+    assert "第 1 页 / 2" in text and len(first) == 1
+    nxt = first[0]
+    assert nxt.startswith("/admin/terms/2027-07/students?") and "page=2" in nxt and "q=%E5%AD%A6%E7%94%9F" in nxt
+    second, text = links(nxt)
+    assert "第 2 页 / 2" in text and len(second) == 1 and "page=1" in second[0] and "q=%E5%AD%A6%E7%94%9F" in second[0]
