@@ -41,10 +41,11 @@ sys.path.insert(0, str(ROOT))
 
 
 def _corpus() -> Path:
-    for cand in (os.environ.get("KIOSK_CORPUS"), ROOT.parent / "shared" / "corpus", "/work/shared/corpus"):
-        if cand and (Path(cand) / "MANIFEST.csv").is_file():
-            return Path(cand) / "images"
-    sys.exit("corpus not found (set KIOSK_CORPUS)")
+    from tests.conftest import CORPUS, corpus_available  # the one place that finds the corpus
+
+    if not corpus_available():
+        sys.exit("corpus not found (set KIOSK_CORPUS)")
+    return CORPUS / "images"
 
 
 def _frame_jpeg() -> bytes:
