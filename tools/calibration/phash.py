@@ -44,11 +44,11 @@ sys.path[:0] = [str(ROOT)]
 
 import numpy as np  # noqa: E402
 
+import identity  # noqa: E402  (tools/calibration/identity.py, next to this script)
+
 OUT = Path(__file__).parent / "out"
-SAME_SHOT = [{"musk_crop.jpg", "musk_halfbody.jpg"},
-             {"obama_portrait.jpg", "obama_portrait_240p_letterbox.jpg", "obama_partial_face.jpg"},
-             {"obama_speech.jpg", "obama_speech_rgba.png"},
-             {"jolie_white_bg.jpg", "jolie_white_bg_mirrored.jpg"}]
+# The corpus files that are one shot (identity.py's table), single-face files only.
+SAME_SHOT = [g for g in identity.SAME_SHOT if not any("#" in f for f in g)]
 LIMITS = [4, 6, 8, 10, 12, 14, 16, 18, 20]
 
 
