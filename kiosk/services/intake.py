@@ -168,6 +168,16 @@ class _Plan:
         return self.outcome is None
 
 
+#: File names a conflict lists, the rest counted: one file sent for thousands of 学号 must
+#: not write thousands of names into each of its thousands of reports and review items.
+CONFLICT_NAMES = 10
+
+
+def _listed(names: list[str]) -> str:
+    shown = "、".join(names[:CONFLICT_NAMES])
+    return shown if len(names) <= CONFLICT_NAMES else f"{shown} 等 {len(names)} 个文件"
+
+
 def _reason(code: str, message_zh: str, message_en: str = "") -> dict:
     d = {"code": code, "message_zh": message_zh}
     if message_en:
@@ -289,11 +299,12 @@ def _plan_duplicates(session: Session, plans: list[_Plan], xh_of: dict[int, str]
                 p.reasons = [_reason("duplicate_bytes", f"与本次提交的 {first.name} 内容完全相同，未重复导入",
                                      f"same bytes as {first.name} in this archive; not imported twice")]
             continue
-        names = "、".join(f"{p.name}（{xh_of.get(p.student_id, '?')}）" for p in group)
+        names = _listed([f"{p.name}（{xh_of.get(p.student_id, '?')}）" for p in group])
+        files = [q.name for q in group[:CONFLICT_NAMES]]
         for p in group:
             other = next(q for q in group if q.student_id != p.student_id)
             p.conflict = {"kind": ReviewKind.DUPLICATE_FILE.value, "other_student_id": other.student_id,
-                          "files": [q.name for q in group],
+                          "files": files, "files_total": len(group),
                           "message_zh": f"同一张照片（内容完全相同）出现在不同学生名下：{names}，需人工确认"}
     by_student: dict[int, list[_Plan]] = defaultdict(list)
     for p in plans:
@@ -302,10 +313,11 @@ def _plan_duplicates(session: Session, plans: list[_Plan], xh_of: dict[int, str]
     for group in by_student.values():
         if len(group) < 2:
             continue
-        names = "、".join(p.name for p in group)
+        names = _listed([p.name for p in group])
+        files = [q.name for q in group[:CONFLICT_NAMES]]
         for p in group:
             if p.conflict is None:
-                p.conflict = {"kind": ReviewKind.MULTIPLE_FILES.value, "files": [q.name for q in group],
+                p.conflict = {"kind": ReviewKind.MULTIPLE_FILES.value, "files": files, "files_total": len(group),
                               "message_zh": f"本次提交中该学生有 {len(group)} 个文件（{names}），请人工选定一张"}
 
 
@@ -415,7 +427,8 @@ def _record_chunk(c: _Ctx, done: list[tuple[_Plan, bytes, Any]], students: dict[
                              other_photo_id=other.id if other is not None else None,
                              comment=reasons[0]["message_zh"] if reasons else None,
                              detail={"intake_job": c.job.id, "file": plan.name, "reasons": reasons,
-                                     **({"files": conflict["files"]} if conflict else {})}))
+                                     **({"files": conflict["files"], "files_total": conflict["files_total"]}
+                                        if conflict else {})}))
     for plan, _, _ in done:
         outcome, reasons = outcomes[plan.position]
         photo = photo_of.get(plan.position)

@@ -221,6 +221,22 @@ def test_same_bytes_under_two_names(session, store, term_and_students, tmp_path)
         assert item.other_student_id != s_.id
 
 
+def test_one_file_sent_for_many_students_lists_a_bounded_number_of_names(session, store, term_and_students,
+                                                                         tmp_path):
+    term, st = term_and_students
+    same = data.spec_photo(3)
+    z = data.make_zip(tmp_path / "d.zip", [(f"{x.xh}.jpg", same) for x in st])            # 12 students
+    job = run(session, store, term, z)
+    rows = list(by_name(session, job).values())
+    assert len(rows) == 12 and {r.outcome for r in rows} == {"review"}
+    for row in rows:
+        msg = row.reasons[0]["message_zh"]
+        assert row.reasons[0]["code"] == "duplicate_file" and msg.count(".jpg") == intake.CONFLICT_NAMES
+        assert "等 12 个文件" in msg
+        item = session.scalar(select(ReviewItem).where(ReviewItem.photo_id == row.photo_id))
+        assert len(item.detail["files"]) == intake.CONFLICT_NAMES and item.detail["files_total"] == 12
+
+
 def test_worker_pool_run_matches_inline_run(session, store, term_and_students, tmp_path):
     """The same archive through a real 2-process pool gives the same outcomes."""
     term, st = term_and_students
