@@ -99,8 +99,10 @@ def annotate(photo: Any, report: Report | None = None, profile: Any = "chsi_xuel
 
 
 def _png(im: Image.Image) -> bytes:
+    # zlib level 1: the station waits for this picture after every capture.  Measured on a
+    # 480×640 annotation: 17 ms and 242 KB against 58 ms and 213 KB at the default level 6.
     b = io.BytesIO()
-    im.save(b, "PNG")
+    im.save(b, "PNG", compress_level=1)
     return b.getvalue()
 
 
