@@ -30,6 +30,17 @@ def cli_actor() -> str:
         return "cli"
 
 
+def finish_report(report, lines, as_json: bool, problems: bool) -> None:
+    """Print an import report (JSON object, or its Chinese ``lines``) and exit: 2 when
+    the input could not be read at all (``report.fatal``), 1 with ``problems``, else 0."""
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, default=str))
+    else:
+        for line in lines:
+            click.echo(line)
+    sys.exit(2 if report.fatal else 1 if problems else 0)
+
+
 def _fail(code: str, message: str, as_json: bool = False, exit_code: int = 2):
     if as_json:
         click.echo(json.dumps({"ok": False, "error": {"code": code, "message": message}}, ensure_ascii=False))
@@ -147,14 +158,7 @@ def roster_import(file: Path, term_code: str, dry_run: bool, as_json: bool) -> N
             s.commit()
     finally:
         s.close()
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False, default=str))
-    else:
-        for line in roster.format_report(report):
-            click.echo(line)
-    if report.fatal:
-        sys.exit(2)
-    sys.exit(1 if report.errors else 0)
+    finish_report(report, roster.format_report(report), as_json, bool(report.errors))
 
 
 # ------------------------------------------------------------------------- users

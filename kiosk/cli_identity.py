@@ -66,14 +66,7 @@ def references_import(path: Path, term_code: str, key: str, as_json: bool) -> No
             s.commit()
     finally:
         s.close()
-    if as_json:
-        click.echo(json.dumps(report.to_dict(), ensure_ascii=False))
-    else:
-        for line in references.format_report(report):
-            click.echo(line)
-    if report.fatal:
-        sys.exit(2)
-    sys.exit(1 if report.problems else 0)
+    cli.finish_report(report, references.format_report(report), as_json, bool(report.problems))
 
 
 @click.command("duplicates")
