@@ -51,7 +51,7 @@ def test_login_logout_and_audit(app, db, client):
     assert actions[-3:] == ["auth.login_failed", "auth.login", "auth.logout"]
 
 
-def test_session_idle_timeout(tmp_path):
+def test_session_idle_timeout(db_backend, tmp_path):
     app = make_app(tmp_path, SESSION_IDLE_MINUTES=0.001)
     from kiosk.db import get_db
 
@@ -63,7 +63,7 @@ def test_session_idle_timeout(tmp_path):
     assert "登录已过期" in r.get_data(as_text=True)
 
 
-def test_csrf_is_enforced_when_enabled(tmp_path):
+def test_csrf_is_enforced_when_enabled(db_backend, tmp_path):
     app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
     from kiosk.db import get_db
 

@@ -191,7 +191,7 @@ def test_bad_options_are_clear_errors(session, store, tmp_path):
         assert e.value.code == code and e.value.message
 
 
-def test_cli_build_json_list_and_download(tmp_path, monkeypatch):
+def test_cli_build_json_list_and_download(db_backend, tmp_path, monkeypatch):
     app = make_app(tmp_path)
     store = app.extensions["kiosk_store"]
     with get_db(app).session() as s:
@@ -222,7 +222,7 @@ def test_cli_build_json_list_and_download(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "找不到批次" in r.output
 
 
-def test_killing_the_build_midway_records_nothing(tmp_path):
+def test_killing_the_build_midway_records_nothing(db_backend, tmp_path):
     app = make_app(tmp_path)
     store = app.extensions["kiosk_store"]
     db = get_db(app)
@@ -262,11 +262,10 @@ def test_killing_the_build_midway_records_nothing(tmp_path):
     assert json.loads(r.stdout)["photos"] == 4
 
 
-@pytest.mark.postgres
-def test_batches_and_coverage_on_postgresql(pg_url, tmp_path):
+def test_batch_rebuild_and_coverage(db_backend, tmp_path):
     from kiosk.services import coverage
 
-    app = make_app(tmp_path, DATABASE_URL=pg_url)
+    app = make_app(tmp_path)
     store = app.extensions["kiosk_store"]
     db = get_db(app)
     with db.session() as s:
@@ -298,7 +297,7 @@ def test_stale_partials_are_swept_fresh_ones_kept(tmp_path):
     assert not old.exists() and fresh.exists()
 
 
-def test_cli_unwritable_output_is_a_clear_error(tmp_path, monkeypatch):
+def test_cli_unwritable_output_is_a_clear_error(db_backend, tmp_path, monkeypatch):
     app = make_app(tmp_path)
     with get_db(app).session() as s:
         _, _, studs = setup_term(s, n=1)

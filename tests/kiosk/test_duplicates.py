@@ -241,7 +241,7 @@ def test_scan_computes_missing_data_once(s, store, corpus_dir, monkeypatch):
     assert r2.computed == 0 and len(calls) == 2 and len(r2.matches) == 1
 
 
-def test_cli_scan_json_report_and_dry_run(tmp_path, monkeypatch, corpus_dir):
+def test_cli_scan_json_report_and_dry_run(db_backend, tmp_path, monkeypatch, corpus_dir):
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
     app = create_app()
     db = get_db(app)
@@ -281,10 +281,8 @@ def test_cli_scan_json_report_and_dry_run(tmp_path, monkeypatch, corpus_dir):
         assert len(s.scalars(select(ReviewItem)).all()) == 4
 
 
-@pytest.mark.postgres
-def test_hook_scan_and_references_on_postgresql(pg_url, tmp_path, monkeypatch, corpus_dir):
+def test_hook_scan_and_references_through_the_cli(db_backend, tmp_path, monkeypatch, corpus_dir):
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
-    monkeypatch.setenv("KIOSK_DATABASE_URL", pg_url)
     app = create_app()
     db = get_db(app)
     db.upgrade()

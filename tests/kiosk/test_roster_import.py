@@ -234,7 +234,7 @@ def test_legacy_15_digit_id_imported_with_warning(session, term):
 
 # ----------------------------------------------------------------------- CLI
 @pytest.fixture
-def cli_env(tmp_path, monkeypatch):
+def cli_env(db_backend, tmp_path, monkeypatch):
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
     monkeypatch.setenv("KIOSK_SECRET_KEY", "x")
     return tmp_path
