@@ -30,6 +30,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import lock_rows
 from ..models import Photo, PhotoStatus, ReviewItem, ReviewKind, Role, Student, User, utcnow
 from . import audit, duplicates, photos
 from .photos import encoding_array, encoding_bytes
@@ -217,6 +218,11 @@ def decide(session: Session, item: ReviewItem, decision: str, actor: User | str 
     offered = decisions_for(item)
     if decision not in offered:
         raise DecisionError("decision", "不支持的处理方式")
+    # Two reviewers may decide the same item (or both sides of a pair) at once: lock the
+    # students involved (as an approval does) and read the item again under the lock.
+    session.flush()
+    lock_rows(session, Student, [item.student_id, item.other_student_id])
+    session.refresh(item)
     if item.status != "open":
         raise DecisionError("resolved", "该事项已处理")
     label, admin_only, note_required = offered[decision]
