@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from sqlalchemy import select
 
 from kiosk import create_app
@@ -66,6 +68,16 @@ def test_a_forged_forwarded_for_header_is_recorded_safely(app, db, client):
         ips = [e.ip for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.login_failed")
                                        .order_by(AuditEntry.id))]
     assert ips == ["127.0.0.1", "2001:db8::7"]
+
+
+def test_too_long_user_names_are_refused_with_a_code(session):
+    with pytest.raises(users.UserError) as e:
+        users.create_user(session, "u" * 65, "correct-horse", Role.ADMIN)
+    assert e.value.code == "username" and "64" in e.value.message
+    with pytest.raises(users.UserError) as e:
+        users.create_user(session, "boss", "correct-horse", Role.ADMIN, display_name="名" * 101)
+    assert e.value.code == "display_name"
+    assert users.create_user(session, "u" * 64, "correct-horse", Role.ADMIN).username == "u" * 64
 
 
 def test_session_idle_timeout(db_backend, tmp_path):
