@@ -286,6 +286,19 @@ def test_batch_rebuild_and_coverage(db_backend, tmp_path):
     db.engine.dispose()
 
 
+def test_missing_list_order_is_the_same_on_every_database(session):
+    """Students without a class or a centre come after the others, on SQLite (which
+    sorts NULL first) as on PostgreSQL (NULL last)."""
+    from kiosk.services import coverage
+
+    term, _c, studs = setup_term(session, n=4)
+    studs[0].class_name = None
+    studs[2].centre_id = None
+    session.flush()
+    got = [s.xh for s in coverage.missing_students(session, term)]
+    assert got == [studs[1].xh, studs[3].xh, studs[0].xh, studs[2].xh]
+
+
 def test_stale_partials_are_swept_fresh_ones_kept(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
