@@ -24,6 +24,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .. import idcard
+from ..db import lock_rows
 from ..models import OrgUnit, Student, Term, utcnow
 from . import audit
 from .orgs import OrgCache
@@ -460,6 +461,11 @@ def import_roster(session: Session, term: Term, data: bytes, filename: str = "",
     report.total_rows = total
     report.issues.extend(issues)
 
+    if not dry_run:
+        # Two imports into one term at once (two admins, web and CLI) would both find a
+        # student missing and both insert him: the second hits the unique (term, 学号)
+        # index.  One after the other, the second sees the first's rows.
+        lock_rows(session, Term, [term.id])
     existing = {s.xh: s for s in session.scalars(select(Student).where(Student.term_id == term.id))}
     id_owner = {s.id_number: s.xh for s in existing.values()}
     orgs = OrgCache(session)

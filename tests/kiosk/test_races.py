@@ -263,3 +263,31 @@ def test_one_collect_code_scanned_for_two_students_at_once_goes_to_one(db, store
         assert {st.id: st.collect_code for st in s.scalars(select(Student))} == {
             x[2]: ("CHSI-2027-ABCDEF" if x[2] == winner else None) for x in ids}
         assert [int(e.object_id) for e in _audit(s, "student.collect_code")] == [winner]
+
+
+def test_one_roster_imported_twice_at_once_creates_each_student_once(db):
+    """Two admins upload the same roster into the term at the same moment: one import
+    creates the students, the other finds them unchanged - no unique-index crash."""
+    from kiosk.services import roster, terms
+
+    from .rosterdata import HEADER, csv_bytes, rows
+
+    data = csv_bytes(HEADER, rows(200))
+    with db.session() as s:
+        tid = terms.ensure_term(s, "2027-07").id
+
+    def importer(name):
+        def work(ready):
+            with db.session() as s:
+                term = s.get(Term, tid)
+                ready()
+                rep = roster.import_roster(s, term, data, "roster.csv", actor=name)
+                assert rep.fatal is None
+                return rep.created, rep.unchanged
+        return work
+
+    results = race(importer("admin-a"), importer("admin-b"))
+    assert sorted(r[1] for r in results if r[0] == "ok") == [(0, 200), (200, 0)], results
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(Student)) == 200
+        assert len(_audit(s, "roster.import")) == 2
