@@ -291,3 +291,34 @@ def test_one_roster_imported_twice_at_once_creates_each_student_once(db):
     with db.session() as s:
         assert s.scalar(select(func.count()).select_from(Student)) == 200
         assert len(_audit(s, "roster.import")) == 2
+
+
+def test_two_people_resolving_one_review_item_at_once_resolve_it_once(db):
+    """The review queue's "标记为已处理" by two people at once: one resolution recorded,
+    the other told ``resolved``; one audit entry."""
+    from kiosk.services import review
+
+    with db.session() as s:
+        term, centre, (st,) = setup_term(s, n=1)
+        ops = [user(s, f"op{i}", org_unit_id=centre.id).id for i in (1, 2)]
+        item = ReviewItem(term_id=term.id, kind="self_report", status="open", student_id=st.id)
+        s.add(item)
+        s.flush()
+        item_id = item.id
+
+    def resolver(op_id):
+        def work(ready):
+            with db.session() as s:
+                it = s.get(ReviewItem, item_id)
+                assert it.status == "open"
+                ready()
+                review.resolve(s, it, f"已约重拍（{op_id}）", s.get(User, op_id))
+                return op_id
+        return work
+
+    winner, _err = _one_winner(race(*(resolver(o) for o in ops)), review.ReviewError, "resolved")
+    with db.session() as s:
+        it = s.get(ReviewItem, item_id)
+        assert (it.status, it.resolved_by_id, it.resolution) == ("resolved", winner, f"已约重拍（{winner}）")
+        (entry,) = _audit(s, "review.resolve")
+        assert entry.actor_id == winner
