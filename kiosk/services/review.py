@@ -21,13 +21,14 @@ def resolve(session: Session, item: ReviewItem, note: str, actor: User, *, ip: s
     """Mark ``item`` resolved with ``note``.  The item is locked and read again first, so
     of two people resolving it at once one records it and the other gets ``resolved``."""
     note = (note or "").strip()
-    if not note:
-        raise ReviewError("note_required", "请填写处理说明")
-    session.flush()
-    lock_rows(session, ReviewItem, [item.id])
-    session.refresh(item)
+    if item.status == "open" and note:
+        session.flush()
+        lock_rows(session, ReviewItem, [item.id])
+        session.refresh(item)
     if item.status != "open":
         raise ReviewError("resolved", "该事项已处理")
+    if not note:
+        raise ReviewError("note_required", "请填写处理说明")
     item.status = "resolved"
     item.resolution = note[:1000]
     item.resolved_by_id = actor.id
