@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from flask import current_app, g
-from sqlalchemy import create_engine, event, inspect
+from sqlalchemy import create_engine, event, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -107,3 +107,40 @@ def close_session(exc: BaseException | None = None) -> None:
         if exc is not None or s.in_transaction():
             s.rollback()
         s.close()
+
+
+# ------------------------------------------------------------------ row locks
+def lock_rows(session: Session, model, ids, *, shared: bool = False) -> None:
+    """Hold ``model`` rows ``ids`` until the session's transaction ends, so two web
+    processes or workers deciding about the same rows run one after the other.
+
+    PostgreSQL: ``SELECT … FOR NO KEY UPDATE`` (``FOR SHARE`` with ``shared``) in id
+    order (no deadlock between two lockers of overlapping sets); inserting rows that
+    only *reference* the locked ones is not blocked.  SQLite has no row locks: the
+    transaction takes the database's write lock now (``BEGIN IMMEDIATE``), which
+    serialises every writer.  Either way the caller must re-read what it decides on
+    after this call (objects loaded before may be stale: refresh them).
+    """
+    ids = sorted({int(i) for i in ids if i is not None})
+    if not ids:
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        begin_immediate(session)
+        return
+    stmt = select(model.id).where(model.id.in_(ids)).order_by(model.id)
+    stmt = stmt.with_for_update(read=True) if shared else stmt.with_for_update(key_share=True)
+    session.execute(stmt).all()
+
+
+def begin_immediate(session: Session) -> None:
+    """SQLite: make the session's transaction a writer now.  pysqlite opens a
+    transaction only before the first INSERT/UPDATE/DELETE; until then each read sees
+    the latest commit.  ``BEGIN IMMEDIATE`` takes the write lock at once (waiting up to
+    the busy timeout), so what is read afterwards cannot change before the commit.  A
+    transaction that has written already holds that lock.  No-op on other databases."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

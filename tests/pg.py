@@ -40,6 +40,7 @@ class PgServer:
     def __init__(self):
         self.datadir: Path | None = None
         self.port = 0
+        self.url = ""
         self._as: list[str] = []
 
     def start(self) -> str:
@@ -89,6 +90,7 @@ class PgServer:
                 if time.time() > deadline:
                     raise PgUnavailable("PostgreSQL did not accept connections") from None
                 time.sleep(0.2)
+        self.url = url
         return url
 
     def create_database(self, name: str) -> str:
@@ -108,3 +110,39 @@ class PgServer:
                        capture_output=True, timeout=60)
         shutil.rmtree(self.datadir.parent, ignore_errors=True)
         self.datadir = None
+
+
+class PgAdmin:
+    """One autocommit connection to a server's ``postgres`` database that creates the
+    tests' databases (optionally as copies of a template) and drops them again."""
+
+    def __init__(self, url: str):
+        import psycopg
+        from sqlalchemy.engine import make_url
+
+        self._url = make_url(url)
+        u = self._url
+        self._conn = psycopg.connect(host=u.host or "127.0.0.1", port=u.port or 5432, user=u.username,
+                                     password=u.password, dbname=u.database or "postgres", autocommit=True)
+
+    def url_for(self, name: str) -> str:
+        return self._url.set(database=name).render_as_string(hide_password=False)
+
+    def create(self, name: str, *, template: str | None = None) -> str:
+        self._conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self._conn.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+        return self.url_for(name)
+
+    def mark_template(self, name: str) -> None:
+        """Forbid connections to ``name`` so no stray session can block the copies."""
+        self._conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+
+    def drop(self, name: str) -> None:
+        # FORCE: a background thread of the test may still hold a connection.
+        self._conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def databases(self) -> list[str]:
+        return [r[0] for r in self._conn.execute("SELECT datname FROM pg_database WHERE NOT datistemplate")]
+
+    def close(self) -> None:
+        self._conn.close()

@@ -37,6 +37,27 @@ def record(session: Session, action: str, *, actor: User | str | None = None,
     return e
 
 
+#: Characters ``audit_log.object_id`` holds (SQLite would store more; PostgreSQL refuses).
+OBJECT_ID_MAX = AuditEntry.__table__.c.object_id.type.length
+
+
+def record_ids(session: Session, action: str, ids, **kw: Any) -> list[AuditEntry]:
+    """One audit entry about several objects, their ids comma-joined in ``object_id``
+    (as :func:`kiosk.services.identity.item_history` reads them).  A list longer than the
+    column is split over as many entries as needed, each with the same detail and
+    ``part``/``parts`` — never cut, never a database error."""
+    groups: list[str] = []
+    for i in (str(x) for x in ids):
+        if groups and len(groups[-1]) + 1 + len(i) <= OBJECT_ID_MAX:
+            groups[-1] += "," + i
+        else:
+            groups.append(i)
+    if len(groups) == 1:
+        return [record(session, action, object_id=groups[0], **kw)]
+    return [record(session, action, object_id=g, part=n, parts=len(groups), **kw)
+            for n, g in enumerate(groups, 1)]
+
+
 def _jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _jsonable(x) for k, x in v.items()}

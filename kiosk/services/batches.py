@@ -28,12 +28,14 @@ from pathlib import Path
 from typing import Any, BinaryIO, Callable
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload
 
 from upload.batch import BatchBuildError, BatchInfo, arcname, parse_grouping, write_batch
 from upload.manifest import ManifestRow
 from upload.zipdet import PARTIAL_PREFIX, atomic_output, file_sha256
 
+from ..db import lock_rows
 from ..models import (Batch, BatchItem, OrgUnit, Photo, PhotoStatus, ReviewItem, ReviewKind, Student, Term,
                       User, utcnow)
 from ..store import PhotoStore
@@ -179,14 +181,54 @@ def _actor_name(actor: User | str | None) -> str:
     return actor or "system"
 
 
+def _reservation(out_dir: Path, zip_name: str) -> Path:
+    return out_dir / f"{PARTIAL_PREFIX}{zip_name}.tmp"
+
+
 def _unique_zip_name(session: Session, out_dir: Path, label: str) -> tuple[str, str]:
+    """A ZIP name no batch and no file in ``out_dir`` has, reserved by creating its
+    ``.partial-<name>.tmp`` marker exclusively: a build running at the same time would
+    otherwise pick the same name in the same second and replace this one's ZIP.  The
+    caller removes the marker; one left by a killed build is swept like its temp file."""
     n = 1
     cand = label
-    while (session.scalar(select(Batch.id).where(Batch.zip_name == f"{cand}.zip")) is not None
-           or (out_dir / f"{cand}.zip").exists()):
+    while True:
+        name = f"{cand}.zip"
+        if (session.scalar(select(Batch.id).where(Batch.zip_name == name)) is None
+                and not (out_dir / name).exists()):
+            try:
+                os.close(os.open(_reservation(out_dir, name), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644))
+                return cand, name
+            except FileExistsError:
+                pass
         n += 1
         cand = f"{label}-{n}"
-    return cand, f"{cand}.zip"
+
+
+def _lock_and_recheck(session: Session, plan: Plan, kind: str) -> None:
+    """Under a lock, check nothing changed since the plan: no planned photo delivered
+    through this channel by another build, every one still approved.
+
+    PostgreSQL: the term row is locked (two builds of a term record one after the
+    other) and the planned photos are share-locked, so they cannot be superseded or
+    withdrawn before this batch commits.  SQLite: the write lock is taken now."""
+    ids = [it.photo.id for it in plan.items]
+    lock_rows(session, Term, [plan.term.id])
+    lock_rows(session, Photo, ids, shared=True)
+    taken: set[int] = set()
+    still: set[int] = set()
+    for i in range(0, len(ids), 500):
+        part = ids[i:i + 500]
+        taken.update(session.scalars(select(BatchItem.photo_id).where(BatchItem.kind == kind,
+                                                                      BatchItem.photo_id.in_(part))))
+        still.update(session.scalars(select(Photo.id).where(Photo.id.in_(part),
+                                                            Photo.status == PhotoStatus.APPROVED.value)))
+    if taken:
+        raise BatchError("conflict", f"另一个批次刚刚交付了其中 {len(taken)} 张照片（同时生成了两个批次），"
+                                     "本批次未记录，请刷新后重新生成")
+    changed = len(ids) - len(still)
+    if changed:
+        raise BatchError("changed", f"生成期间有 {changed} 张照片的状态发生变化（被替换或撤回），本批次未记录，请重新生成")
 
 
 def sweep_partials(out_dir: Path, older_than_hours: float = 12) -> list[Path]:
@@ -226,7 +268,9 @@ def build_batch(session: Session, store: PhotoStore, term: Term, *, out_dir: str
     ``commit`` (normally ``session.commit``) is called once the records are flushed; if
     it raises, the ZIP is removed again, so a file exists exactly when its record does.
     Raises :class:`BatchError` (``empty``, ``hash_mismatch``, ``kind``, ``naming``,
-    ``group``, ``name``, ``conflict``) without writing anything.
+    ``group``, ``name``; ``conflict`` when another build delivered some of the same
+    photos meanwhile, ``changed`` when a planned photo was superseded or withdrawn
+    during the build) without recording anything or leaving a ZIP.
     """
     plan = plan_batch(session, term, kind=kind, unit=unit, naming=naming, grouping=grouping)
     if not plan.items:
@@ -242,6 +286,19 @@ def build_batch(session: Session, store: PhotoStore, term: Term, *, out_dir: str
     created = utcnow().replace(microsecond=0)
     label = f"{term.code}-{'U' if kind == 'unit' else 'S'}-{created:%Y%m%d-%H%M%S}"
     label, zip_name = _unique_zip_name(session, out, label)
+    try:
+        return _write_and_record(session, store, plan, out, label, zip_name, created, kind=kind, unit=unit,
+                                 naming=naming, actor=actor, school=school, ip=ip, commit=commit,
+                                 on_progress=on_progress)
+    finally:
+        _reservation(out, zip_name).unlink(missing_ok=True)
+
+
+def _write_and_record(session: Session, store: PhotoStore, plan: Plan, out: Path, label: str, zip_name: str,
+                      created: dt.datetime, *, kind: str, unit: OrgUnit | None, naming: str,
+                      actor: User | str | None, school: str, ip: str | None, commit: Callable[[], None] | None,
+                      on_progress: Callable[[int, int, str], None] | None) -> tuple[Batch, Plan]:
+    term = plan.term
     info = BatchInfo(label=label, school=school, term_code=term.code, term_name=term.name, kind=kind,
                      scope=plan.scope_label, naming=naming, grouping=plan.grouping, created_at=_fmt(created),
                      created_by=_actor_name(actor),
@@ -254,6 +311,7 @@ def build_batch(session: Session, store: PhotoStore, term: Term, *, out_dir: str
     except BatchBuildError as e:
         raise BatchError(e.code, e.message) from None
     try:
+        _lock_and_recheck(session, plan, kind)
         batch = Batch(term_id=term.id, kind=kind, org_unit_id=unit.id if unit is not None else None,
                       naming=naming, grouping=list(plan.grouping),
                       created_by_id=actor.id if isinstance(actor, User) else None,
@@ -273,6 +331,13 @@ def build_batch(session: Session, store: PhotoStore, term: Term, *, out_dir: str
                      excluded=len(plan.excluded), replaced=list(info.replaced))
         if commit is not None:
             commit()
+    except IntegrityError:
+        # The database's own guard (unique kind + photo): the same photo in two batches
+        # of one channel.  The locks above make this unreachable; if it is reached
+        # anyway it is the same conflict, not a crash.
+        path.unlink(missing_ok=True)
+        session.rollback()
+        raise BatchError("conflict", "另一个批次同时交付了其中的照片，本批次未记录，请刷新后重新生成") from None
     except BaseException:
         path.unlink(missing_ok=True)
         raise

@@ -116,7 +116,10 @@ def missing_students(session: Session, term: Term, unit_ids: set[int] | None = N
     stmt = select(Student).where(Student.term_id == term.id, Student.id.not_in(has))
     if unit_ids is not None:
         stmt = stmt.where(Student.centre_id.in_(unit_ids or {-1}))
-    return list(session.scalars(stmt.order_by(Student.centre_id, Student.class_name, Student.xh)))
+    # NULLS LAST spelled out: PostgreSQL sorts NULL last, SQLite first - the list (and its
+    # spreadsheet) must come out the same on both.
+    return list(session.scalars(stmt.order_by(Student.centre_id.asc().nulls_last(),
+                                              Student.class_name.asc().nulls_last(), Student.xh)))
 
 
 def missing_xlsx(session: Session, term: Term, unit_ids: set[int] | None = None) -> tuple[bytes, int]:

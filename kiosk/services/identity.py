@@ -30,6 +30,7 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ..db import lock_rows
 from ..models import Photo, PhotoStatus, ReviewItem, ReviewKind, Role, Student, User, utcnow
 from . import audit, duplicates, photos
 from .photos import encoding_array, encoding_bytes
@@ -74,9 +75,9 @@ def retire_moot_items(session: Session, photo: Photo, actor: Any = None) -> list
         it.resolution = f"photo_replaced：照片已由新批准的照片（#{photo.id}）取代"
     if moot:
         session.flush()
-        audit.record(session, "review.auto_resolve", actor=actor, object_type="review_item",
-                     object_id=",".join(str(i.id) for i in moot), term_id=photo.student.term_id,
-                     photo_sha256=photo.sha256, xh=photo.student.xh, reason="photo_replaced", by_photo=photo.id)
+        audit.record_ids(session, "review.auto_resolve", [i.id for i in moot], actor=actor,
+                         object_type="review_item", term_id=photo.student.term_id, photo_sha256=photo.sha256,
+                         xh=photo.student.xh, reason="photo_replaced", by_photo=photo.id)
     return moot
 
 
@@ -217,6 +218,11 @@ def decide(session: Session, item: ReviewItem, decision: str, actor: User | str 
     offered = decisions_for(item)
     if decision not in offered:
         raise DecisionError("decision", "不支持的处理方式")
+    # Two reviewers may decide the same item (or both sides of a pair) at once: lock the
+    # students involved (as an approval does) and read the item again under the lock.
+    session.flush()
+    lock_rows(session, Student, [item.student_id, item.other_student_id])
+    session.refresh(item)
     if item.status != "open":
         raise DecisionError("resolved", "该事项已处理")
     label, admin_only, note_required = offered[decision]
@@ -259,13 +265,13 @@ def decide(session: Session, item: ReviewItem, decision: str, actor: User | str 
             it.resolution = f"{decision}：{note}" if note else decision
     session.flush()
     action = "identity.decide" if item.kind == IDENTITY else "duplicate.decide"
-    audit.record(session, action, actor=actor, object_type="review_item",
-                 object_id=",".join(str(i.id) for i in items), term_id=item.term_id,
-                 photo_sha256=item.photo.sha256 if item.photo else None, ip=ip, decision=decision, label=label,
-                 note=note, kind=item.kind, xh=item.student.xh,
-                 other_xh=item.other_student.xh if item.other_student else None,
-                 other_photo_sha256=item.other_photo.sha256 if item.other_photo else None,
-                 distance=item.distance, photo_changed=photo_changed.id if photo_changed is not None else None)
+    audit.record_ids(session, action, [i.id for i in items], actor=actor, object_type="review_item",
+                     term_id=item.term_id,
+                     photo_sha256=item.photo.sha256 if item.photo else None, ip=ip, decision=decision, label=label,
+                     note=note, kind=item.kind, xh=item.student.xh,
+                     other_xh=item.other_student.xh if item.other_student else None,
+                     other_photo_sha256=item.other_photo.sha256 if item.other_photo else None,
+                     distance=item.distance, photo_changed=photo_changed.id if photo_changed is not None else None)
     return items
 
 

@@ -22,6 +22,7 @@ import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..db import lock_rows
 from ..models import Photo, PhotoStatus, QCReport, Role, Student, User, utcnow
 from ..store import PhotoStore
 from . import audit
@@ -49,7 +50,8 @@ def next_version(session: Session, student_id: int) -> int:
 
 def approved_photo(session: Session, student_id: int) -> Photo | None:
     return session.scalar(select(Photo).where(Photo.student_id == student_id,
-                                              Photo.status == PhotoStatus.APPROVED.value))
+                                              Photo.status == PhotoStatus.APPROVED.value)
+                          .execution_options(populate_existing=True))
 
 
 def latest_photo(session: Session, student_id: int) -> Photo | None:
@@ -158,6 +160,8 @@ def record_many(session: Session, store: PhotoStore, items: list[NewPhoto], *, s
                                     .where(Photo.student_id.in_(sids)).group_by(Photo.student_id)).all())
     approving = [it.student.id for it in items if it.approve]
     if approving:
+        # Another process may be approving for these students right now: hold them.
+        lock_rows(session, Student, approving)
         taken = set(session.scalars(select(Photo.student_id).where(Photo.student_id.in_(approving),
                                                                    Photo.status == PhotoStatus.APPROVED.value)))
         if taken or len(set(approving)) != len(approving):
@@ -236,7 +240,17 @@ def can_approve(photo: Photo, actor: User | None, *, checklist_ok: bool = False,
 def approve(session: Session, photo: Photo, actor: User | str | None, *, checklist_ok: bool = False,
             override_reason: str | None = None, station_name: str | None = None, ip: str | None = None,
             run_hooks: bool = True) -> Photo:
-    """Make ``photo`` the student's approved photo (the previous one becomes superseded)."""
+    """Make ``photo`` the student's approved photo (the previous one becomes superseded).
+
+    Decisions about one student are serialised (its row is locked until the commit), and
+    the photo's state is read again under that lock: of two approvals of the same photo
+    at once one wins and the other gets ``PhotoError("state")``; two photos of the same
+    student approved at once end as they would one after the other (the later one
+    approved, the earlier superseded), never as two approved photos or a database error.
+    """
+    session.flush()
+    lock_rows(session, Student, [photo.student_id])
+    session.refresh(photo)
     # Automatic actors (an intake job, the CLI) are plain strings: they get an
     # operator's rights, never an admin's override.
     user = actor if isinstance(actor, User) else None
@@ -273,6 +287,9 @@ def approve(session: Session, photo: Photo, actor: User | str | None, *, checkli
 def reject(session: Session, photo: Photo, actor: User | str | None, *, reason: str = "",
            action: str = "photo.retake", station_name: str | None = None, ip: str | None = None) -> Photo:
     """Retake / reject: the photo stays on record as ``rejected``."""
+    session.flush()
+    lock_rows(session, Student, [photo.student_id])   # not at the same time as an approval of it
+    session.refresh(photo)
     if photo.status not in DECIDABLE:
         raise PhotoError("state", f"该照片当前状态为 {photo.status}，不能再处理")
     photo.status = PhotoStatus.REJECTED.value

@@ -24,7 +24,8 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from .. import idcard
-from ..models import Student, Term, utcnow
+from ..db import lock_rows
+from ..models import OrgUnit, Student, Term, utcnow
 from . import audit
 from .orgs import OrgCache
 
@@ -47,6 +48,12 @@ FIELDS: dict[str, tuple[str, tuple[str, ...]]] = {
                                        "expectedgraduation", "expectedgraduationdate", "graduationdate")),
 }
 REQUIRED = ("xh", "name", "id_number")
+# Longest text each free-text field's column holds.  SQLite would store a longer one
+# silently; PostgreSQL refuses it (and with it the whole import), so such a row is
+# rejected on both.  (身份证号 and 性别 are validated and normalised on their own.)
+MAX_LEN: dict[str, int] = {f: Student.__table__.c[f].type.length
+                           for f in ("xh", "name", "level", "major", "class_name")}
+MAX_LEN["centre"] = MAX_LEN["branch"] = OrgUnit.__table__.c.name.type.length
 # Fields compared for "changed" on re-import (centre compared by id).
 COMPARED = ("name", "gender", "id_number", "id_legacy", "level", "major", "centre_id", "class_name",
             "enrol_date", "expected_grad_date")
@@ -355,6 +362,11 @@ def parse_rows(data: bytes, filename: str = "", *, today: dt.date | None = None
             else:
                 vals[f] = _text(cell.value) or None
         # --- validation
+        for f, limit in MAX_LEN.items():
+            v = vals.get(f)
+            if isinstance(v, str) and len(v) > limit:
+                row_issues.append(RowIssue(rownum, label(f), "too_long",
+                                           f"{label(f)}过长（{len(v)} 个字符，最多 {limit} 个）"))
         xh = vals.get("xh") or ""
         if not xh:
             row_issues.append(RowIssue(rownum, "学号", "xh_empty", "学号为空"))
@@ -449,6 +461,11 @@ def import_roster(session: Session, term: Term, data: bytes, filename: str = "",
     report.total_rows = total
     report.issues.extend(issues)
 
+    if not dry_run:
+        # Two imports into one term at once (two admins, web and CLI) would both find a
+        # student missing and both insert him: the second hits the unique (term, 学号)
+        # index.  One after the other, the second sees the first's rows.
+        lock_rows(session, Term, [term.id])
     existing = {s.xh: s for s in session.scalars(select(Student).where(Student.term_id == term.id))}
     id_owner = {s.id_number: s.xh for s in existing.values()}
     orgs = OrgCache(session)

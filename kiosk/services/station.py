@@ -26,6 +26,7 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash
 
+from ..db import lock_rows
 from ..models import (CaptureSession, Photo, PhotoStatus, ReviewItem, ReviewKind, Role, Station, StationCall,
                       Student, Term, User, utcnow)
 from ..store import PhotoStore
@@ -211,6 +212,11 @@ def store_collect_code(session: Session, cs: CaptureSession, student: Student, c
         raise StationError("no_code", "采集码为空")
     if len(code) > MAX_COLLECT_CODE:
         raise StationError("code_too_long", f"采集码过长（{len(code)} 个字符）")
+    # Two stations may store the same code at once: serialise code stores of the term
+    # (row lock; SQLite's write lock), then look again.
+    session.flush()
+    lock_rows(session, Term, [student.term_id])
+    session.refresh(student)
     if student.collect_code == code:
         return False
     other = session.scalar(select(Student.id).where(Student.term_id == student.term_id, Student.collect_code == code,

@@ -23,7 +23,9 @@ def search(session: Session, term_id: int, q: str, scope_ids: set[int] | None, *
     stmt = scoped(select(Student).where(Student.term_id == term_id), scope_ids)
     q = (q or "").strip()
     if q:
-        conds = [Student.xh == q, Student.xh.like(q + "%"), Student.name.like("%" + q + "%")]
+        # ILIKE: 学号 may hold letters and PostgreSQL's LIKE is case-sensitive (SQLite's
+        # is not for ASCII), so "xa2061" must find "XA2061…" on both.
+        conds = [Student.xh == q, Student.xh.ilike(q + "%"), Student.name.like("%" + q + "%")]
         if len(q) >= 4 and (q[:-1].isdigit() and (q[-1].isdigit() or q[-1] in "xX")):
             conds.append(Student.id_number.like("%" + q.upper()))
         pq = q.replace(" ", "").lower()

@@ -18,6 +18,10 @@ class UserError(ValueError):
         self.message = message
 
 
+USERNAME_MAX = User.__table__.c.username.type.length
+DISPLAY_NAME_MAX = User.__table__.c.display_name.type.length
+
+
 def create_user(session: Session, username: str, password: str, role: str | Role, *,
                 display_name: str = "", org_unit_id: int | None = None,
                 imaging_unit_id: int | None = None, actor=None) -> User:
@@ -25,6 +29,12 @@ def create_user(session: Session, username: str, password: str, role: str | Role
     username = username.strip()
     if not username:
         raise UserError("username", "用户名不能为空")
+    # Checked here, not left to the column: SQLite would store a longer name, PostgreSQL
+    # would refuse it with a database error.
+    if len(username) > USERNAME_MAX:
+        raise UserError("username", f"用户名过长（最多 {USERNAME_MAX} 个字符）")
+    if len(display_name or "") > DISPLAY_NAME_MAX:
+        raise UserError("display_name", f"显示名称过长（最多 {DISPLAY_NAME_MAX} 个字符）")
     if len(password) < MIN_PASSWORD:
         raise UserError("password", f"密码至少 {MIN_PASSWORD} 位")
     if session.scalar(select(User.id).where(User.username == username)) is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import time
 
 from flask import Blueprint, abort, flash, g, redirect, render_template, request, session, url_for
@@ -76,7 +77,16 @@ def scope_unit_ids(user: User) -> set[int] | None:
 
 
 def client_ip() -> str:
-    return request.headers.get("X-Forwarded-For", request.remote_addr or "").split(",")[0].strip()
+    """The client's address: the first X-Forwarded-For entry when it is an IP address
+    (the header is the client's to write: anything else, or a 300-character string that
+    PostgreSQL would refuse in the audit log's VARCHAR(64), is ignored), else the peer."""
+    fwd = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+    if fwd and len(fwd) <= 64:
+        try:
+            return str(ipaddress.ip_address(fwd))
+        except ValueError:
+            pass
+    return (request.remote_addr or "")[:64]
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -13,8 +13,8 @@ from sqlalchemy.orm import selectinload
 from .. import db, i18n
 from ..i18n import _
 from ..idcard import mask
-from ..models import ReviewItem, Role, Student, Term, utcnow
-from ..services import audit
+from ..models import ReviewItem, Role, Student, Term
+from ..services import review
 from .auth import client_ip, current_user, login_required, scope_unit_ids
 
 bp = Blueprint("review", __name__)
@@ -89,19 +89,12 @@ def resolve(item_id: int):
     item = s.scalar(_scoped(select(ReviewItem).where(ReviewItem.id == item_id), user))
     if item is None:
         abort(404)
-    note = (request.form.get("resolution") or "").strip()
-    if item.status != "open":
-        flash(_("该事项已处理"), "warning")
-    elif not note:
-        flash(_("请填写处理说明"), "error")
+    try:
+        review.resolve(s, item, request.form.get("resolution") or "", user, ip=client_ip())
+    except review.ReviewError as e:
+        s.rollback()
+        flash(_(e.message), "warning" if e.code == "resolved" else "error")
     else:
-        item.status = "resolved"
-        item.resolution = note[:1000]
-        item.resolved_by_id = user.id
-        item.resolved_at = utcnow()
-        s.flush()
-        audit.record(s, "review.resolve", actor=user, object_type="review_item", object_id=item.id,
-                     term_id=item.term_id, ip=client_ip(), kind=item.kind, xh=item.student.xh, resolution=note[:200])
         s.commit()
         flash(_("已标记为已处理"), "success")
     return redirect(request.form.get("next") if (request.form.get("next") or "").startswith("/review")

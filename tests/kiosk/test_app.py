@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from sqlalchemy import select
 
 from kiosk import create_app
@@ -51,7 +53,34 @@ def test_login_logout_and_audit(app, db, client):
     assert actions[-3:] == ["auth.login_failed", "auth.login", "auth.logout"]
 
 
-def test_session_idle_timeout(tmp_path):
+def test_a_forged_forwarded_for_header_is_recorded_safely(app, db, client):
+    """X-Forwarded-For is the client's to write: 300 characters of it crashed the failed
+    login's audit entry on PostgreSQL (ip is VARCHAR(64)); text that is no address is
+    not recorded as one."""
+    _admin(db)
+    r = client.post("/login", data={"username": "boss", "password": "nope"},
+                    headers={"X-Forwarded-For": "x" * 300 + ", 10.0.0.1"})
+    assert r.status_code == 401
+    r = client.post("/login", data={"username": "boss", "password": "nope"},
+                    headers={"X-Forwarded-For": " 2001:db8::7 , 10.0.0.1"})
+    assert r.status_code == 401
+    with db.session() as s:
+        ips = [e.ip for e in s.scalars(select(AuditEntry).where(AuditEntry.action == "auth.login_failed")
+                                       .order_by(AuditEntry.id))]
+    assert ips == ["127.0.0.1", "2001:db8::7"]
+
+
+def test_too_long_user_names_are_refused_with_a_code(session):
+    with pytest.raises(users.UserError) as e:
+        users.create_user(session, "u" * 65, "correct-horse", Role.ADMIN)
+    assert e.value.code == "username" and "64" in e.value.message
+    with pytest.raises(users.UserError) as e:
+        users.create_user(session, "boss", "correct-horse", Role.ADMIN, display_name="名" * 101)
+    assert e.value.code == "display_name"
+    assert users.create_user(session, "u" * 64, "correct-horse", Role.ADMIN).username == "u" * 64
+
+
+def test_session_idle_timeout(db_backend, tmp_path):
     app = make_app(tmp_path, SESSION_IDLE_MINUTES=0.001)
     from kiosk.db import get_db
 
@@ -63,7 +92,7 @@ def test_session_idle_timeout(tmp_path):
     assert "登录已过期" in r.get_data(as_text=True)
 
 
-def test_csrf_is_enforced_when_enabled(tmp_path):
+def test_csrf_is_enforced_when_enabled(db_backend, tmp_path):
     app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
     from kiosk.db import get_db
 

@@ -191,7 +191,7 @@ def test_bad_options_are_clear_errors(session, store, tmp_path):
         assert e.value.code == code and e.value.message
 
 
-def test_cli_build_json_list_and_download(tmp_path, monkeypatch):
+def test_cli_build_json_list_and_download(db_backend, tmp_path, monkeypatch):
     app = make_app(tmp_path)
     store = app.extensions["kiosk_store"]
     with get_db(app).session() as s:
@@ -222,7 +222,7 @@ def test_cli_build_json_list_and_download(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "找不到批次" in r.output
 
 
-def test_killing_the_build_midway_records_nothing(tmp_path):
+def test_killing_the_build_midway_records_nothing(db_backend, tmp_path):
     app = make_app(tmp_path)
     store = app.extensions["kiosk_store"]
     db = get_db(app)
@@ -262,11 +262,10 @@ def test_killing_the_build_midway_records_nothing(tmp_path):
     assert json.loads(r.stdout)["photos"] == 4
 
 
-@pytest.mark.postgres
-def test_batches_and_coverage_on_postgresql(pg_url, tmp_path):
+def test_batch_rebuild_and_coverage(db_backend, tmp_path):
     from kiosk.services import coverage
 
-    app = make_app(tmp_path, DATABASE_URL=pg_url)
+    app = make_app(tmp_path)
     store = app.extensions["kiosk_store"]
     db = get_db(app)
     with db.session() as s:
@@ -287,6 +286,19 @@ def test_batches_and_coverage_on_postgresql(pg_url, tmp_path):
     db.engine.dispose()
 
 
+def test_missing_list_order_is_the_same_on_every_database(session):
+    """Students without a class or a centre come after the others, on SQLite (which
+    sorts NULL first) as on PostgreSQL (NULL last)."""
+    from kiosk.services import coverage
+
+    term, _c, studs = setup_term(session, n=4)
+    studs[0].class_name = None
+    studs[2].centre_id = None
+    session.flush()
+    got = [s.xh for s in coverage.missing_students(session, term)]
+    assert got == [studs[1].xh, studs[3].xh, studs[0].xh, studs[2].xh]
+
+
 def test_stale_partials_are_swept_fresh_ones_kept(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
@@ -298,7 +310,7 @@ def test_stale_partials_are_swept_fresh_ones_kept(tmp_path):
     assert not old.exists() and fresh.exists()
 
 
-def test_cli_unwritable_output_is_a_clear_error(tmp_path, monkeypatch):
+def test_cli_unwritable_output_is_a_clear_error(db_backend, tmp_path, monkeypatch):
     app = make_app(tmp_path)
     with get_db(app).session() as s:
         _, _, studs = setup_term(s, n=1)

@@ -15,7 +15,7 @@ from . import facephotos as fp
 from .conftest import make_app
 from .factories import report, setup_term
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("db_backend")]
 
 
 def test_admin_reviews_a_duplicate_side_by_side_and_decides(tmp_path, playwright_instance, corpus_dir):

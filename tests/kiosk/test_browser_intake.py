@@ -14,7 +14,7 @@ from . import intakedata as data
 from .conftest import make_app
 from .factories import setup_term, user
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("db_backend")]
 
 #: Records every width the progress bar takes, across the page's reload at the end.
 WATCH_BAR = """

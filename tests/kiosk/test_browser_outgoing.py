@@ -14,7 +14,7 @@ from tests.browser import LiveServer, browser, screenshot
 from .conftest import make_app
 from .factories import add_photo, setup_term, user
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("db_backend")]
 
 
 def _world(tmp_path, **cfg):

@@ -11,7 +11,7 @@ from tests.browser import LiveServer, browser, screenshot
 from .conftest import make_app
 from .rosterdata import HEADER, csv_bytes, rows
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("db_backend")]
 
 
 def test_admin_logs_in_and_imports_a_gbk_roster(tmp_path, playwright_instance):

@@ -15,7 +15,7 @@ from tests.browser import LiveServer, browser, screenshot
 from .conftest import make_app
 from .stationdata import QR_TEXT, frame_rgb, world
 
-pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("corpus_dir")]
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("corpus_dir", "db_backend")]
 
 
 def _setup(tmp_path, kind: str | None):

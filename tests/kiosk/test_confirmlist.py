@@ -117,7 +117,7 @@ def test_missing_base_url_and_bad_format_are_clear(app, session, term_with_photo
     assert e.value.code == "format"
 
 
-def test_cli_confirm_list(tmp_path, monkeypatch):
+def test_cli_confirm_list(db_backend, tmp_path, monkeypatch):
     app = make_app(tmp_path)
     with get_db(app).session() as s:
         setup_term(s, n=2)
@@ -133,7 +133,7 @@ def test_cli_confirm_list(tmp_path, monkeypatch):
     assert r.exit_code == 2 and "找不到分部/学习中心" in r.output
 
 
-def test_cli_coverage_show_and_export(tmp_path, monkeypatch):
+def test_cli_coverage_show_and_export(db_backend, tmp_path, monkeypatch):
     import json
 
     app = make_app(tmp_path)

@@ -12,7 +12,7 @@ import qc.faces
 from kiosk import create_app
 from kiosk.cli import main as cli
 from kiosk.db import get_db
-from kiosk.models import AuditEntry, PhotoStatus, ReviewItem, Student
+from kiosk.models import AuditEntry, PhotoStatus, ReviewItem, Role, Student
 from kiosk.services import duplicates, identity, photos, terms
 from kiosk.services.duplicates import FACE_MAX, NO_FACE, PHASH_MAX_BITS
 
@@ -225,6 +225,39 @@ def test_decisions_resolve_both_sides_and_release_the_hold(s, store, corpus_dir)
     assert acts.count("duplicate.decide") == 4 and "photo.withdraw" in acts
 
 
+def test_a_decision_settling_many_items_is_audited_whole(s, store):
+    """One photo in 20 pairs, withdrawn: 40 items settle at once.  Their ids do not fit
+    the audit log's 64-character object_id (PostgreSQL refused the entry, SQLite stored
+    it over-long): the decision is split over entries that each fit, and every item's
+    history shows it."""
+    _t, _c, studs = setup_term(s, n=21)
+    a, others = studs[0], studs[1:]
+    pa = add_photo(s, store, a)
+    photos.approve(s, pa, "t", run_hooks=False)
+    made = []
+    for o in others:
+        po = add_photo(s, store, o)
+        photos.approve(s, po, "t", run_hooks=False)
+        for x, px, y, py in ((a, pa, o, po), (o, po, a, pa)):
+            made.append(ReviewItem(term_id=a.term_id, kind="duplicate_file", status="open", student_id=x.id,
+                                   photo_id=px.id, other_student_id=y.id, other_photo_id=py.id, distance=0.0))
+    s.add_all(made)
+    s.flush()
+    admin = user(s, "boss", role=Role.ADMIN)
+    changed = identity.decide(s, made[0], "reject_this", admin, note="同一文件交给了 20 个学号")
+    s.flush()
+    assert len(changed) == 40 and all(i.status == "resolved" for i in made)
+    assert pa.status == PhotoStatus.REJECTED.value
+    entries = s.scalars(select(AuditEntry).where(AuditEntry.action == "duplicate.decide")
+                        .order_by(AuditEntry.id)).all()
+    assert len(entries) >= 2 and all(len(e.object_id) <= 64 for e in entries)
+    assert [(e.detail["part"], e.detail["parts"]) for e in entries] == [(n, len(entries))
+                                                                       for n in range(1, len(entries) + 1)]
+    assert sorted(int(x) for e in entries for x in e.object_id.split(",")) == sorted(i.id for i in made)
+    for it in made:
+        assert [h.action for h in identity.item_history(s, it)] == ["duplicate.decide"]
+
+
 def test_scan_computes_missing_data_once(s, store, corpus_dir, monkeypatch):
     _t, _c, (a, b) = setup_term(s, n=2)
     for st, name in ((a, "damon_plain_1.jpg"), (b, "damon_plain_2.jpg")):
@@ -241,7 +274,7 @@ def test_scan_computes_missing_data_once(s, store, corpus_dir, monkeypatch):
     assert r2.computed == 0 and len(calls) == 2 and len(r2.matches) == 1
 
 
-def test_cli_scan_json_report_and_dry_run(tmp_path, monkeypatch, corpus_dir):
+def test_cli_scan_json_report_and_dry_run(db_backend, tmp_path, monkeypatch, corpus_dir):
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
     app = create_app()
     db = get_db(app)
@@ -281,10 +314,8 @@ def test_cli_scan_json_report_and_dry_run(tmp_path, monkeypatch, corpus_dir):
         assert len(s.scalars(select(ReviewItem)).all()) == 4
 
 
-@pytest.mark.postgres
-def test_hook_scan_and_references_on_postgresql(pg_url, tmp_path, monkeypatch, corpus_dir):
+def test_hook_scan_and_references_through_the_cli(db_backend, tmp_path, monkeypatch, corpus_dir):
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
-    monkeypatch.setenv("KIOSK_DATABASE_URL", pg_url)
     app = create_app()
     db = get_db(app)
     db.upgrade()

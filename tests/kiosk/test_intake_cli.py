@@ -16,7 +16,7 @@ from .factories import setup_term
 
 
 @pytest.fixture
-def inst(tmp_path, monkeypatch, corpus_dir):
+def inst(db_backend, tmp_path, monkeypatch, corpus_dir):
     """An instance with a term of 6 students; the CLI uses the same instance."""
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
     monkeypatch.setenv("KIOSK_JOBS_WORKERS", "0")

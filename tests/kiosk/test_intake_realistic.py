@@ -15,7 +15,10 @@ from kiosk.services import intake, intake_report, orgs
 from . import intakedata as data
 from .factories import setup_term
 
-pytestmark = pytest.mark.slow
+# ~55 s on either database: run once, on the production path (PostgreSQL).  The same
+# code runs on SQLite in every test of test_intake.py; this one adds volume, and two
+# copies of it were the largest single cost of running the suite on both databases.
+pytestmark = [pytest.mark.slow, pytest.mark.pg_only]
 
 N = 300
 

@@ -18,7 +18,7 @@ from .factories import setup_term, user
 
 
 @pytest.fixture
-def env(tmp_path, corpus_dir):
+def env(db_backend, tmp_path, corpus_dir):
     app = make_app(tmp_path, JOBS_WORKERS=0)
     s = get_db(app).sessionmaker()
     term, centre, st = setup_term(s, n=5)

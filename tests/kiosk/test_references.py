@@ -141,7 +141,7 @@ def _cli_env(tmp_path, monkeypatch, n=3):
     return app, ids
 
 
-def test_cli_exit_codes_and_json(tmp_path, monkeypatch, corpus_dir):
+def test_cli_exit_codes_and_json(db_backend, tmp_path, monkeypatch, corpus_dir):
     app, ids = _cli_env(tmp_path, monkeypatch)
     folder = tmp_path / "refs"
     folder.mkdir()

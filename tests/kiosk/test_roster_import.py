@@ -127,6 +127,23 @@ def test_bad_check_digit_rejects_row_and_keeps_others(session, term):
     assert body[2][0] not in students(session, term)
 
 
+def test_values_longer_than_their_column_reject_the_row_on_every_database(session, term):
+    """SQLite stores a too-long text silently; PostgreSQL refuses it and would fail the
+    whole import.  Each such row is rejected with the column, its length and the limit."""
+    body = rows(5)
+    body[1][5] = "行政管理" * 30                 # 专业: 120 characters, limit 100
+    body[2][1] = "名" * 65                       # 姓名: limit 64
+    body[3][6] = "雁塔" * 60                     # 学习中心: limit 100
+    rep = do_import(session, term, csv_bytes(HEADER, body))
+    assert rep.created == 2 and rep.rejected == 3
+    errs = {e.row: e for e in rep.errors}
+    assert (errs[3].column, errs[3].code) == ("专业", "too_long") and "120" in errs[3].message_zh \
+        and "100" in errs[3].message_zh
+    assert (errs[4].column, errs[4].code) == ("姓名", "too_long")
+    assert (errs[5].column, errs[5].code) == ("学习中心", "too_long")
+    assert sorted(students(session, term)) == sorted([body[0][0], body[4][0]])
+
+
 def test_duplicate_rows_in_file_reported_first_kept(session, term):
     body = rows(3)
     dup_xh = list(body[0])
@@ -234,7 +251,7 @@ def test_legacy_15_digit_id_imported_with_warning(session, term):
 
 # ----------------------------------------------------------------------- CLI
 @pytest.fixture
-def cli_env(tmp_path, monkeypatch):
+def cli_env(db_backend, tmp_path, monkeypatch):
     monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "inst"))
     monkeypatch.setenv("KIOSK_SECRET_KEY", "x")
     return tmp_path

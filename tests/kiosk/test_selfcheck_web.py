@@ -19,7 +19,7 @@ from .factories import add_photo, setup_term, user
 
 
 @pytest.fixture
-def world(tmp_path):
+def world(db_backend, tmp_path):
     app = make_app(tmp_path, SELFCHECK_MAX_ATTEMPTS=4, PUBLIC_BASE_URL="https://photo.example.edu.cn")
     store = app.extensions["kiosk_store"]
     with get_db(app).session() as s:

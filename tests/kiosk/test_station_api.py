@@ -22,7 +22,7 @@ API = "/api/v1/station"
 
 
 @pytest.fixture
-def station(tmp_path):
+def station(db_backend, tmp_path):
     app = make_app(tmp_path, STATION_HOTFOLDER_SETTLE=0.05)
     with get_db(app).session() as s:
         w = world(s, app.extensions["kiosk_store"], reference=True)
@@ -432,7 +432,7 @@ def test_bad_input_gets_a_coded_chinese_answer(station):
     assert c.post(f"{API}/photos/999999/approve", json={}).json["error"]["code"] == "not_found"
 
 
-def test_csrf_is_required_on_api_posts(tmp_path):
+def test_csrf_is_required_on_api_posts(db_backend, tmp_path):
     app = make_app(tmp_path, WTF_CSRF_ENABLED=True)
     with get_db(app).session() as s:
         world(s)

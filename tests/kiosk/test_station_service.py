@@ -32,16 +32,31 @@ def test_search_by_pinyin_and_initials(session):
         assert [r.id for r in rows] == [studs[0].id], q
 
 
-def test_migration_fills_pinyin_for_existing_students(tmp_path):
-    db = Database(f"sqlite:///{tmp_path / 'm.sqlite3'}")
+def test_search_by_letters_in_the_xh_ignores_case(session):
+    """学号 may hold letters; typing them in lower case finds the student on PostgreSQL
+    too (whose LIKE, unlike SQLite's, is case-sensitive)."""
+    term, centre, studs = setup_term(session, n=2)
+    studs[0].xh = "XA20610001"
+    session.flush()
+    for q in ("XA2061", "xa2061", "Xa20610001"):
+        rows, total = students.search(session, term.id, q, None)
+        assert [r.id for r in rows] == [studs[0].id] and total == 1, q
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "pg"])
+def test_migration_fills_pinyin_for_existing_students(backend, tmp_path, request):
+    url = f"sqlite:///{tmp_path / 'm.sqlite3'}" if backend == "sqlite" else request.getfixturevalue("pg_url")
+    db = Database(url)
     db.upgrade("0002")
     with db.engine.begin() as conn:
         conn.execute(text("INSERT INTO terms (code, name, created_at) VALUES ('2027-07', 't', CURRENT_TIMESTAMP)"))
         conn.execute(text("INSERT INTO students (term_id, xh, name, id_number, id_legacy, created_at, updated_at) "
-                          "VALUES (1, '001', '李四', '11010519491231002X', 0, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
+                          "SELECT id, '001', '李四', '11010519491231002X', FALSE, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP "
+                          "FROM terms"))
     db.upgrade()
     with db.session() as s:
         assert s.scalar(select(Student.name_pinyin)) == "lisi ls"
+    db.engine.dispose()
 
 
 def test_call_queue_order_and_students_at_a_camera_are_left_out(session, app):
