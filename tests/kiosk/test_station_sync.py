@@ -1,0 +1,214 @@
+"""Station node ↔ central server sync, in one process: the central server is a real HTTP
+server (LiveServer thread), the node an app with its own database and store that pulls,
+captures through the station API and pushes.  Idempotent pushes, conflict rules, and
+bad input (tampered file, wrong/revoked token, students outside the token's unit)."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from kiosk.db import get_db
+from kiosk.models import AuditEntry, Photo, ReviewItem, Student, SyncOutbox, SyncReceipt
+from kiosk.services import node, photos, sync
+from tests.browser import LiveServer
+
+from .conftest import login, make_app
+from .stationdata import frame_jpeg, world
+
+pytestmark = pytest.mark.usefixtures("corpus_dir")
+
+API = "/api/v1/station"
+
+
+@pytest.fixture
+def central(tmp_path):
+    app = make_app(tmp_path / "central")
+    with get_db(app).session() as s:
+        w = world(s, app.extensions["kiosk_store"], reference=True)
+    with LiveServer(app) as srv:
+        yield app, w, srv
+
+
+def _token(app, unit_id, name="node"):
+    from kiosk.models import OrgUnit, Term
+
+    with get_db(app).session() as s:
+        term = s.scalar(select(Term))
+        _row, tok = sync.create_token(s, term, s.get(OrgUnit, unit_id), name=name, actor="test")
+    return tok
+
+
+def _node(tmp_path, srv, token, unit="雁塔学习中心", name="n1"):
+    app = make_app(tmp_path / name, NODE_SERVER=srv.url, NODE_TERM="2027-07", NODE_UNIT=unit, NODE_TOKEN=token,
+                   NODE_NAME=name)
+    node.sync_once(app, force_pull=True)
+    return app
+
+
+def _station(app, username="op", station="1号机位"):
+    c = app.test_client()
+    assert login(c, username, "password-123").status_code == 302
+    r = c.post("/station/start", data={"term": "2027-07", "place": "图书馆", "station_name": station,
+                                       "camera_kind": "browser"})
+    assert r.status_code == 302, r.data
+    return c
+
+
+def _student_id(c, xh):
+    r = c.get(API + "/students", query_string={"q": xh})
+    return r.json["students"][0]["id"]
+
+
+def _capture_approve(c, xh, approve=True, quality=92):
+    assert c.post(API + "/select", json={"student_id": _student_id(c, xh)}).status_code == 200
+    r = c.post(API + "/capture", data=frame_jpeg("pass", quality), content_type="image/jpeg")
+    res = r.json["result"]
+    assert res["verdict"] == "pass", res
+    if approve:
+        assert c.post(f"{API}/photos/{res['photo_id']}/approve", json={}).status_code == 200
+    return res
+
+
+def _count(app, model, *cond):
+    with get_db(app).session() as s:
+        return s.scalar(select(func.count()).select_from(model).where(*cond))
+
+
+def _audit(app, action):
+    with get_db(app).session() as s:
+        return s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
+
+
+def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, central):
+    capp, w, srv = central
+    napp = _node(tmp_path, srv, _token(capp, w["yanta"]))
+    # the node holds the unit's roster (not the other unit's), the reference photo, the operator
+    with get_db(napp).session() as s:
+        assert sorted(s.scalars(select(Student.xh))) == sorted(x[1] for x in w["studs"])
+        ref = s.scalar(select(Student).where(Student.xh == w["studs"][0][1]))
+        assert ref.reference_sha256 and napp.extensions["kiosk_store"].exists(ref.reference_sha256)
+    c = _station(napp)
+    a = _capture_approve(c, w["studs"][0][1])
+    b = _capture_approve(c, w["studs"][1][1])
+    st = c.get("/api/v1/node/status").json
+    assert st["node"] and st["waiting"] > 0 and st["waiting_approvals"] == 2 and st["waiting_photos"] == 2
+    node.sync_once(napp)
+    st = c.get("/api/v1/node/status").json
+    assert st["waiting"] == 0 and st["refused"] == 0 and st["online"] is True and st["last_sync_at"]
+    with get_db(capp).session() as s:
+        got = {p.student.xh: p for p in s.scalars(select(Photo).where(Photo.status == "approved"))}
+        assert {x: p.sha256 for x, p in got.items()} == {w["studs"][0][1]: a["sha256"], w["studs"][1][1]: b["sha256"]}
+        assert got[w["studs"][0][1]].original_sha256 == a["original_sha256"]
+        assert got[w["studs"][0][1]].station.name == "1号机位" and got[w["studs"][0][1]].reports  # QC ran here
+    store = capp.extensions["kiosk_store"]
+    assert store.verify(a["sha256"]) and store.verify(a["original_sha256"])
+    approvals = _audit(capp, "photo.approve")
+    assert sorted(e.photo_sha256 for e in approvals) == sorted([a["sha256"], b["sha256"]])
+    assert {e.actor for e in approvals} == {"op"} and len(_audit(capp, "node.photo.approve")) == 2
+    receipts = _count(capp, SyncReceipt)
+    audit_rows = _count(capp, AuditEntry)
+    # push everything again (as after a crash between the server's commit and the node's)
+    with get_db(napp).session() as s:
+        for r in s.scalars(select(SyncOutbox)):
+            r.status = "waiting"
+    out = node.sync_once(napp)
+    assert out["push"]["sent"] > 0
+    assert _count(capp, SyncReceipt) == receipts and _count(capp, AuditEntry) == audit_rows
+    assert _count(capp, Photo) == 2
+
+
+def test_tampered_photo_in_the_outbox_is_refused_audited_and_nothing_recorded(tmp_path, central):
+    capp, w, srv = central
+    napp = _node(tmp_path, srv, _token(capp, w["yanta"]))
+    c = _station(napp)
+    res = _capture_approve(c, w["studs"][0][1])
+    path = napp.extensions["kiosk_store"].path_for(res["sha256"])
+    path.write_bytes(path.read_bytes()[:-200] + b"\x00" * 200)  # someone edited the photo on the station's disk
+    node.sync_once(napp)
+    st = c.get("/api/v1/node/status").json
+    assert st["refused"] >= 2 and st["waiting"] == 0       # the capture and its approval are set aside
+    codes = {r["code"] for r in st["refused_items"]}
+    assert "hash_mismatch" in codes and "unknown_photo" in codes
+    refused = _audit(capp, "sync.refused")
+    assert "hash_mismatch" in {e.detail["code"] for e in refused}
+    assert _count(capp, Photo) == 0 and _count(capp, SyncReceipt, SyncReceipt.kind == "photo") == 0
+    assert not capp.extensions["kiosk_store"].exists(res["sha256"])
+    assert _audit(capp, "photo.approve") == []
+
+
+def test_wrong_and_revoked_tokens_are_refused_and_audited(tmp_path, central):
+    capp, w, srv = central
+    tok = _token(capp, w["yanta"])
+    napp = _node(tmp_path, srv, tok)
+    before = _count(capp, SyncReceipt)          # the node's first sync (its roster-pull entry)
+    c = _station(napp)
+    _capture_approve(c, w["studs"][0][1])
+    cc = capp.test_client()
+    for header, code in ((None, "token_required"), ("Bearer kst_nope", "bad_token")):
+        r = cc.post("/api/v1/sync/push", json={"node_id": "x", "station": "s", "entries": []},
+                    headers={"Authorization": header} if header else {})
+        assert r.status_code == 401 and r.json == {"ok": False, "error": {"code": code, "message": r.json["error"]["message"]}}
+    with get_db(capp).session() as s:
+        sync.revoke_token(s, sync.find_token(s, tok[:12]), actor="test")
+    with pytest.raises(node.Refused) as ei:
+        node.sync_once(napp)
+    assert ei.value.code == "token_revoked"
+    st = c.get("/api/v1/node/status").json
+    assert st["last_error"]["code"] == "token_revoked" and st["waiting"] > 0   # kept for a new token
+    codes = [e.detail["code"] for e in _audit(capp, "sync.refused")]
+    assert codes.count("token_required") == 1 and codes.count("bad_token") == 1 and "token_revoked" in codes
+    assert _count(capp, Photo) == 0 and _count(capp, SyncReceipt) == before
+
+
+def test_students_outside_the_tokens_unit_are_refused(tmp_path, central):
+    capp, w, srv = central
+    tok_weibin = _token(capp, w["weibin"], "渭滨")
+    napp = _node(tmp_path, srv, tok_weibin, unit="渭滨学习中心")
+    c = _station(napp, "op-weibin")
+    _capture_approve(c, w["others"][0][1])
+    # the same node, now (mis)configured with the 雁塔 token, pushes its 渭滨 captures
+    napp.config["NODE_TOKEN"] = _token(capp, w["yanta"])
+    node.push(napp, node.Client(srv.url, napp.config["NODE_TOKEN"]))
+    st = c.get("/api/v1/node/status").json
+    assert "out_of_scope" in {r["code"] for r in st["refused_items"]}
+    refused = [e for e in _audit(capp, "sync.refused") if e.detail["code"] == "out_of_scope"]
+    assert refused and w["others"][0][1] in refused[0].detail["message"]
+    assert _count(capp, Photo) == 0 and _count(capp, SyncReceipt, SyncReceipt.kind == "photo") == 0
+    # a node set up for another unit than its token's refuses to start syncing
+    with pytest.raises(node.Refused) as ei:
+        _node(tmp_path, srv, _token(capp, w["yanta"]), unit="渭滨学习中心", name="n2")
+    assert ei.value.code == "scope_mismatch"
+
+
+def test_conflicts_two_stations_and_withdrawn_student_are_kept_for_review(tmp_path, central):
+    capp, w, srv = central
+    n1 = _node(tmp_path, srv, _token(capp, w["yanta"], "一号"), name="n1")
+    n2 = _node(tmp_path, srv, _token(capp, w["yanta"], "二号"), name="n2")
+    xh = w["studs"][1][1]
+    gone = w["studs"][2][1]
+    with get_db(capp).session() as s:          # withdrawn centrally while the stations are offline
+        sync.withdraw_student(s, s.scalar(select(Student).where(Student.xh == gone)), actor="test", reason="退学")
+    a = _capture_approve(_station(n1, station="一号机位"), xh)
+    c2 = _station(n2, station="二号机位")
+    b = _capture_approve(c2, xh, quality=85)      # another camera, another file
+    assert b["sha256"] != a["sha256"]
+    g = _capture_approve(c2, gone, quality=80)
+    node.sync_once(n1)
+    node.sync_once(n2)
+    with get_db(capp).session() as s:
+        ps = {p.sha256: p for p in s.scalars(select(Photo).join(Student).where(Student.xh == xh))}
+        assert ps[a["sha256"]].status == "approved" and ps[b["sha256"]].status == "pending"   # both kept
+        items = s.scalars(select(ReviewItem).where(ReviewItem.kind == "sync_conflict")).all()
+        two = [i for i in items if i.category == "two_stations"]
+        assert len(two) == 1 and two[0].photo_id == ps[b["sha256"]].id and two[0].other_photo_id == ps[a["sha256"]].id
+        assert "两张均保留" in two[0].comment
+        gp = s.scalar(select(Photo).where(Photo.sha256 == g["sha256"]))
+        assert gp.status == "pending" and photos.approved_photo(s, gp.student_id) is None
+        assert [i.category for i in items if i.student_id == gp.student_id] == ["withdrawn"]
+    st = c2.get("/api/v1/node/status").json
+    assert st["server_pending"] == 2      # the node learns that two of its approvals wait for review
+    # the review queue shows them to an admin
+    adm = capp.test_client()
+    login(adm, "boss", "password-123")
+    page = adm.get("/review/?kind=sync_conflict").get_data(as_text=True)
+    assert "离线工位同步冲突" in page and xh in page
