@@ -150,9 +150,13 @@ def register(main: click.Group) -> None:
         with d.session() as s:
             nid = node.node_id(s)
         click.echo(f"工位节点 {nid}：实例目录 {inst}")
+        # Only the roster here (the station page waits for it); the outbox goes in the
+        # background, so a long backlog never delays the page.
         try:
-            out = node.sync_once(app, node.Client(server, token, timeout=10), force_pull=True)
-            click.echo(f"已连接中心服务器：名单 {out['pull']['students']} 人，上传 {out['push']['sent']} 条")
+            counts = node.pull(app, node.Client(server, token, timeout=10))
+            with d.session() as s:
+                node.set_state(s, "last_pull_at", node._iso(node.utcnow()))
+            click.echo(f"已连接中心服务器：名单 {counts['students']} 人")
         except node.Offline as e:
             click.echo(f"中心服务器暂不可达（{e}）：离线工作，稍后自动同步")
         except node.Refused as e:
