@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, jsonify, request
 
-from .. import db
+from .. import db, i18n
 from ..models import Role
 from ..services import sync as svc
 from ..store import StoreError
@@ -22,6 +22,12 @@ from .auth import client_ip, login_required
 bp = Blueprint("sync_api", __name__)
 node_bp = Blueprint("node_api", __name__)
 csrf.exempt(bp)
+
+i18n.add_translations({
+    "在线": "Online", "离线": "Offline", "同步状态未知": "Sync status unknown", "尚未同步": "never",
+    "同步出错": "Sync error", "待同步": "Waiting", "项": "items", "其中照片": "photos", "批准决定": "approvals",
+    "上次同步": "Last sync", "被拒收": "Refused", "中心待复核": "Pending review on the server",
+})
 
 MAX_BLOB_BYTES = 20_000_000
 MAX_PUSH_BYTES = 20_000_000
