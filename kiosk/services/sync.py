@@ -420,7 +420,9 @@ class _Push:
         action = str(a.get("action") or "")[:58]
         if not action:
             return
-        detail = a.get("detail") if isinstance(a.get("detail"), dict) else {}
+        raw = a.get("detail") if isinstance(a.get("detail"), dict) else {}
+        # the node's detail keys never take the place of this entry's own fields
+        detail = {(f"node_{k}" if k in _RESERVED else str(k)[:64]): v for k, v in raw.items()}
         e = audit.entry(f"node.{action}", actor=str(a.get("actor") or "node")[:80],
                         object_type=(str(a["object_type"])[:32] if a.get("object_type") else None),
                         object_id=None, term_id=self.token.term_id,
@@ -431,6 +433,10 @@ class _Push:
         e.at = _parse_at(a.get("at")) or utcnow()
         self.s.add(e)
         self.s.flush()
+
+
+_RESERVED = frozenset({"action", "actor", "object_type", "object_id", "term_id", "photo_sha256", "station", "ip",
+                       "node", "node_entry", "node_object", "central_photo"})
 
 
 def _parse_at(v: Any) -> dt.datetime | None:

@@ -212,3 +212,78 @@ def test_conflicts_two_stations_and_withdrawn_student_are_kept_for_review(tmp_pa
     login(adm, "boss", "password-123")
     page = adm.get("/review/?kind=sync_conflict").get_data(as_text=True)
     assert "离线工位同步冲突" in page and xh in page
+
+
+def test_sync_api_refuses_malformed_requests_with_codes(tmp_path, central):
+    capp, w, _srv = central
+    tok = _token(capp, w["yanta"])
+    cc = capp.test_client()
+    auth = {"Authorization": f"Bearer {tok}"}
+    data = frame_jpeg("pass")
+    from kiosk.store import sha256_hex
+
+    wrong = "0" * 64
+    r = cc.put(f"/api/v1/sync/blobs/{wrong}", data=data, headers=auth)
+    assert r.status_code == 422 and r.json["error"]["code"] == "hash_mismatch"
+    assert not capp.extensions["kiosk_store"].exists(wrong)
+    assert not capp.extensions["kiosk_store"].exists(sha256_hex(data))
+    r = cc.get(f"/api/v1/sync/blobs/{sha256_hex(data)}", headers=auth)   # only the unit's reference photos
+    assert r.status_code == 404 and r.json["error"]["code"] == "not_found"
+    r = cc.post("/api/v1/sync/push", data="not json", headers=auth, content_type="application/json")
+    assert r.status_code == 400 and r.json["error"]["code"] == "bad_request"
+    r = cc.post("/api/v1/sync/push", headers=auth, json={"node_id": "abc", "station": "s", "entries": [
+        {"entry_id": "other:1", "kind": "audit", "payload": {}}]})
+    assert r.status_code == 422 and r.json["error"] == {"code": "bad_entry", "message": "同步条目格式不正确",
+                                                         "entry_id": "other:1"}
+    # a node's audit detail cannot pose as the entry's own fields; the entry is kept once
+    body = {"node_id": "abc", "station": "s", "entries": [{"entry_id": "abc:1", "kind": "audit", "payload": {
+        "audit": {"action": "station.session_start", "actor": "op", "at": "2026-12-01T08:00:00Z", "station": "s",
+                  "detail": {"ip": "6.6.6.6", "station": "forged", "term": "2027-07"}}}}]}
+    for dup in (False, True):
+        r = cc.post("/api/v1/sync/push", headers=auth, json=body)
+        assert r.status_code == 200 and r.json["results"] == [{"entry_id": "abc:1", "outcome": "recorded",
+                                                               "duplicate": dup}]
+    kept = _audit(capp, "node.station.session_start")
+    assert len(kept) == 1 and kept[0].station == "s" and kept[0].detail["node_ip"] == "6.6.6.6"
+    assert kept[0].at.isoformat() == "2026-12-01T08:00:00"
+    codes = [e.detail["code"] for e in _audit(capp, "sync.refused")]
+    assert codes == ["hash_mismatch", "not_found", "bad_request", "bad_entry"]
+
+
+def test_station_token_cli_create_list_revoke_and_roster_withdraw(tmp_path, monkeypatch):
+    import json
+
+    from click.testing import CliRunner
+
+    from kiosk.cli import main
+
+    app = make_app(tmp_path)
+    with get_db(app).session() as s:
+        w = world(s)
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    run = CliRunner()
+    r = run.invoke(main, ["station-token", "create", "--term", "2027-07", "--unit", "雁塔学习中心", "--json"])
+    assert r.exit_code == 0, r.output
+    made = json.loads(r.output)
+    assert made["token"].startswith("kst_") and made["unit"] == "雁塔学习中心"
+    r = run.invoke(main, ["station-token", "create", "--term", "2027-07", "--unit", "火星学习中心"])
+    assert r.exit_code == 2 and "错误 [unit]" in r.output
+    r = run.invoke(main, ["station-token", "list", "--json"])
+    listed = json.loads(r.output)["tokens"]
+    assert [(t["prefix"], t["revoked"]) for t in listed] == [(made["prefix"], False)]
+    assert made["token"] not in r.output
+    with get_db(app).session() as s:
+        row = sync.find_token(s, made["prefix"])
+        assert row.token_hash == sync.token_hash(made["token"]) and made["token"] not in str(row.__dict__)
+    r = run.invoke(main, ["station-token", "revoke", made["prefix"]])
+    assert r.exit_code == 0 and "已吊销" in r.output
+    with get_db(app).session() as s:
+        with pytest.raises(sync.SyncError) as ei:
+            sync.authenticate(s, f"Bearer {made['token']}")
+    assert ei.value.code == "token_revoked"
+    assert [e.action for e in _audit(app, "station_token.create") + _audit(app, "station_token.revoke")] == [
+        "station_token.create", "station_token.revoke"]
+    r = run.invoke(main, ["roster", "withdraw", w["studs"][0][1], "--term", "2027-07", "--reason", "退学"])
+    assert r.exit_code == 0 and "已撤销" in r.output
+    with get_db(app).session() as s:
+        assert s.scalar(select(Student).where(Student.xh == w["studs"][0][1])).withdrawn_at is not None
