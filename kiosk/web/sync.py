@@ -10,23 +10,31 @@ Station node (``/api/v1/node/status``): the node's sync status for the station p
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, jsonify, request
+from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from sqlalchemy import select
 
 from .. import db, i18n
-from ..models import Role
+from ..models import OrgUnit, Role, StationToken, Term
 from ..services import sync as svc
 from ..store import StoreError
 from . import csrf
-from .auth import client_ip, login_required
+from .auth import client_ip, current_user, login_required
 
 bp = Blueprint("sync_api", __name__)
 node_bp = Blueprint("node_api", __name__)
+tokens_bp = Blueprint("station_tokens", __name__)
 csrf.exempt(bp)
 
 i18n.add_translations({
     "在线": "Online", "离线": "Offline", "同步状态未知": "Sync status unknown", "尚未同步": "never",
     "同步出错": "Sync error", "待同步": "Waiting", "项": "items", "其中照片": "photos", "批准决定": "approvals",
     "上次同步": "Last sync", "被拒收": "Refused", "中心待复核": "Pending review on the server",
+    "离线工位节点（kiosk station-node）用工位令牌与本服务器同步；每个令牌只对一个批次的一个学习中心有效，服务器只保存其摘要。":
+        "Station nodes (kiosk station-node) sync with this server with a station token, valid for one term and one centre; the server keeps only its hash.",
+    "工位令牌": "Station tokens", "新建工位令牌": "New station token", "令牌只显示这一次": "The token is shown only once",
+    "请复制到工位电脑：": "Copy it to the station's computer:", "吊销": "Revoke", "已吊销": "Revoked", "有效": "Active",
+    "最近使用": "Last used", "前缀": "Prefix", "学习中心": "Learning centre", "名称": "Name",
+    "已吊销工位令牌 {prefix}": "Revoked station token {prefix}", "请选择批次和学习中心": "Choose a term and a centre",
 })
 
 MAX_BLOB_BYTES = 20_000_000
@@ -136,3 +144,45 @@ def node_status():
     st = node.status(db.session(), current_app)
     db.session().rollback()
     return jsonify({"ok": True, "node": True, **st})
+
+
+# ---------------------------------------------------------------------- admin: tokens
+def _tokens_page(new_token: str | None = None, new_row=None):
+    s = db.session()
+    return render_template("admin/station_tokens.html",
+                           tokens=s.scalars(select(StationToken).order_by(StationToken.id.desc())).all(),
+                           terms=s.scalars(select(Term).order_by(Term.code.desc())).all(),
+                           units=s.scalars(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all(),
+                           new_token=new_token, new_row=new_row)
+
+
+@tokens_bp.route("/", methods=["GET", "POST"])
+@login_required(Role.ADMIN)
+def tokens_page():
+    """List, create (the token is shown once, in this response only) and revoke tokens."""
+    if request.method == "GET":
+        return _tokens_page()
+    s = db.session()
+    term = s.scalar(select(Term).where(Term.code == request.form.get("term", "")))
+    unit = s.get(OrgUnit, request.form.get("unit_id", type=int) or -1)
+    if term is None or unit is None:
+        flash(i18n._("请选择批次和学习中心"), "error")
+        return redirect(url_for("station_tokens.tokens_page"))
+    row, token = svc.create_token(s, term, unit, name=request.form.get("name", ""), actor=current_user())
+    s.commit()
+    resp = current_app.make_response(_tokens_page(token, row))
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
+
+
+@tokens_bp.route("/<int:token_id>/revoke", methods=["POST"])
+@login_required(Role.ADMIN)
+def revoke(token_id: int):
+    s = db.session()
+    row = s.get(StationToken, token_id)
+    if row is None:
+        abort(404)
+    svc.revoke_token(s, row, actor=current_user())
+    s.commit()
+    flash(i18n._("已吊销工位令牌 {prefix}", prefix=row.prefix), "success")
+    return redirect(url_for("station_tokens.tokens_page"))

@@ -287,3 +287,32 @@ def test_station_token_cli_create_list_revoke_and_roster_withdraw(tmp_path, monk
     assert r.exit_code == 0 and "已撤销" in r.output
     with get_db(app).session() as s:
         assert s.scalar(select(Student).where(Student.xh == w["studs"][0][1])).withdrawn_at is not None
+
+
+def test_admin_page_creates_shows_once_and_revokes_tokens(tmp_path):
+    import re
+
+    app = make_app(tmp_path)
+    with get_db(app).session() as s:
+        w = world(s)
+    c = app.test_client()
+    assert login(c, "op", "password-123").status_code == 302
+    assert c.get("/admin/station-tokens/").status_code in (302, 403)        # operators may not
+    c = app.test_client()
+    login(c, "boss", "password-123")
+    r = c.post("/admin/station-tokens/", data={"term": "2027-07", "unit_id": w["yanta"], "name": "图书馆一号机"})
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store" and "令牌只显示这一次" in html
+    token = re.search(r'<pre id="new-token">(kst_[^<]+)</pre>', html).group(1)
+    listing = c.get("/admin/station-tokens/").get_data(as_text=True)
+    assert token not in listing and token[:12] in listing and "图书馆一号机" in listing
+    with get_db(app).session() as s:
+        row = sync.authenticate(s, f"Bearer {token}")
+        assert row.org_unit_id == w["yanta"] and row.created_by == "boss"
+        rid = row.id
+    assert c.post(f"/admin/station-tokens/{rid}/revoke").status_code == 302
+    with get_db(app).session() as s:
+        with pytest.raises(sync.SyncError):
+            sync.authenticate(s, f"Bearer {token}")
+    acts = [(e.action, e.actor) for e in _audit(app, "station_token.create") + _audit(app, "station_token.revoke")]
+    assert acts == [("station_token.create", "boss"), ("station_token.revoke", "boss")]
