@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 
 from kiosk import create_app
 from kiosk.db import get_db
-from kiosk.models import AuditEntry, Photo, SyncOutbox, SyncReceipt
+from kiosk.models import AuditEntry, Photo, QCReport, ReviewItem, Student, SyncOutbox, SyncReceipt
 from tests.conftest import CORPUS
 
 from .factories import setup_term, user
@@ -134,7 +134,6 @@ def test_offline_capture_of_20_then_sync_survives_kill_9_twice(tmp_path):
     with cdb.session() as s:
         rows = s.execute(select(Photo.sha256, Photo.original_sha256, Photo.student_id, Photo.status)).all()
         assert len(rows) == N                                       # 20 captures, none twice
-        from kiosk.models import Student
         by_id = dict(s.execute(select(Student.id, Student.xh)).all())
         assert {by_id[sid]: (sha, orig) for sha, orig, sid, status in rows if status == "approved"} == approved
         appr = s.scalars(select(AuditEntry).where(AuditEntry.action == "photo.approve")).all()
@@ -142,6 +141,11 @@ def test_offline_capture_of_20_then_sync_survives_kill_9_twice(tmp_path):
         assert {e.actor for e in appr} == {"op"} and {e.station for e in appr} == {"1号机位"}
         assert s.scalar(select(func.count()).where(AuditEntry.action == "node.photo.approve")) == N
         assert s.scalar(select(func.count()).where(AuditEntry.action == "photo.capture")) == N
+        # QC ran again here (one report per photo) and so did the duplicate search: the 20
+        # frames are one photograph re-framed, so it shows up under 20 学号 in the review queue
+        assert s.scalar(select(func.count()).select_from(QCReport)) == N
+        assert s.scalar(select(func.count()).select_from(ReviewItem).where(
+            ReviewItem.kind.in_(("duplicate_face", "duplicate_file")))) >= N - 1
         receipts = s.scalar(select(func.count()).select_from(SyncReceipt))
         node_entries = s.scalar(select(func.count()).where(AuditEntry.action.like("node.%")))
         assert receipts == node_entries                      # every node entry kept once
