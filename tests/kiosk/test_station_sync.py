@@ -22,7 +22,18 @@ API = "/api/v1/station"
 
 @pytest.fixture
 def central(tmp_path):
-    app = make_app(tmp_path / "central")
+    yield from _central(tmp_path)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def central_any(request, tmp_path):
+    """The central server on SQLite, then on PostgreSQL (the node is always SQLite)."""
+    extra = {"DATABASE_URL": request.getfixturevalue("pg_url")} if request.param == "postgresql" else {}
+    yield from _central(tmp_path, **extra)
+
+
+def _central(tmp_path, **extra):
+    app = make_app(tmp_path / "central", **extra)
     with get_db(app).session() as s:
         w = world(s, app.extensions["kiosk_store"], reference=True)
     with LiveServer(app) as srv:
@@ -79,8 +90,8 @@ def _audit(app, action):
         return s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
 
 
-def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, central):
-    capp, w, srv = central
+def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, central_any):
+    capp, w, srv = central_any
     napp = _node(tmp_path, srv, _token(capp, w["yanta"]))
     # the node holds the unit's roster (not the other unit's), the reference photo, the operator
     with get_db(napp).session() as s:
@@ -180,8 +191,8 @@ def test_students_outside_the_tokens_unit_are_refused(tmp_path, central):
     assert ei.value.code == "scope_mismatch"
 
 
-def test_conflicts_two_stations_and_withdrawn_student_are_kept_for_review(tmp_path, central):
-    capp, w, srv = central
+def test_conflicts_two_stations_and_withdrawn_student_are_kept_for_review(tmp_path, central_any):
+    capp, w, srv = central_any
     n1 = _node(tmp_path, srv, _token(capp, w["yanta"], "一号"), name="n1")
     n2 = _node(tmp_path, srv, _token(capp, w["yanta"], "二号"), name="n2")
     xh = w["studs"][1][1]
