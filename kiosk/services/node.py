@@ -274,6 +274,15 @@ def apply_roster(session: Session, store: PhotoStore, data: dict, client: Client
             u.display_name = o.get("display_name") or ""
             u.org_unit_id = unit.id if unit else u.org_unit_id
             u.active = True
+    # operators pulled before and no longer sent (deactivated or moved on the server) may
+    # not log in here any more; accounts made on the node itself are left alone
+    sent = {o["username"] for o in data.get("operators", [])}
+    for gone in set(get_state(session, "pulled_operators", []) or []) - sent:
+        u = session.scalar(select(User).where(User.username == gone, User.role == Role.OPERATOR.value))
+        if u is not None and u.active:
+            u.active = False
+            ops += 1
+    set_state(session, "pulled_operators", sorted(sent))
     session.flush()
     counts = {"students": len(data["students"]), "new": made, "updated": updated, "references": refs,
               "operators": len(data.get("operators", [])),

@@ -118,6 +118,16 @@ def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, cen
     assert {e.actor for e in approvals} == {"op"} and len(_audit(capp, "node.photo.approve")) == 2
     receipts = _count(capp, SyncReceipt)
     audit_rows = _count(capp, AuditEntry)
+    # an operator deactivated on the server can no longer log in at the node after the next pull
+    from kiosk.models import User
+
+    with get_db(capp).session() as s:
+        s.scalar(select(User).where(User.username == "op")).active = False
+    node.sync_once(napp, force_pull=True)
+    assert _count(napp, User, User.username == "op", User.active.is_(True)) == 0
+    assert login(napp.test_client(), "op", "password-123").status_code != 302
+    receipts = _count(capp, SyncReceipt)
+    audit_rows = _count(capp, AuditEntry)
     # push everything again (as after a crash between the server's commit and the node's)
     with get_db(napp).session() as s:
         for r in s.scalars(select(SyncOutbox)):
