@@ -122,6 +122,12 @@ def collect(session: Session) -> int:
     return len(entries)
 
 
+def server_student(session: Session, xh: str) -> dict[str, bool]:
+    """The server's word on a student at the last pull: approved photo there, withdrawn."""
+    d = (get_state(session, "server_students", {}) or {}).get(xh) or {}
+    return {"approved": bool(d.get("approved")), "withdrawn": bool(d.get("withdrawn"))}
+
+
 def waiting_count(session: Session) -> int:
     cursor = int(get_state(session, "outbox_cursor", 0) or 0)
     queued = session.scalar(select(func.count()).select_from(SyncOutbox).where(SyncOutbox.status == "waiting")) or 0
@@ -283,6 +289,10 @@ def apply_roster(session: Session, store: PhotoStore, data: dict, client: Client
             u.active = False
             ops += 1
     set_state(session, "pulled_operators", sorted(sent))
+    # what the server says about students the station may call (sparse: only the flagged)
+    set_state(session, "server_students", {r["xh"]: {"approved": bool(r.get("approved_sha256")),
+                                                    "withdrawn": bool(r.get("withdrawn"))}
+                                           for r in data["students"] if r.get("approved_sha256") or r.get("withdrawn")})
     session.flush()
     counts = {"students": len(data["students"]), "new": made, "updated": updated, "references": refs,
               "operators": len(data.get("operators", [])),

@@ -43,4 +43,30 @@
     setTimeout(tick, 3000);
   }
   tick();
+
+  // The student at the camera: warn when the server already has their approved photo, or
+  // withdrew them (as of the last pull) — approving here would only open a review item.
+  const xhEl = $("student-xh");
+  const note = $("node-student-note");
+  let shown = null;
+  async function checkStudent() {
+    const xh = xhEl ? xhEl.textContent.trim() : "";
+    if (xh === shown) return;
+    shown = xh;
+    note.hidden = true;
+    if (!xh) return;
+    try {
+      const r = await fetch("/api/v1/node/students/" + encodeURIComponent(xh), {headers: {Accept: "application/json"}});
+      const j = await r.json();
+      if (!j.ok || !j.node || shown !== xh) return;
+      const msg = j.withdrawn ? T.withdrawn : j.server_approved ? T.server_approved : "";
+      note.textContent = msg;
+      note.hidden = !msg;
+      note.dataset.xh = xh;
+    } catch (e) { /* the status bar already says when something is wrong */ }
+  }
+  if (xhEl && note) {
+    new MutationObserver(checkStudent).observe(xhEl, {childList: true, characterData: true, subtree: true});
+    checkStudent();
+  }
 })();

@@ -34,7 +34,12 @@ i18n.add_translations({
     "工位令牌": "Station tokens", "新建工位令牌": "New station token", "令牌只显示这一次": "The token is shown only once",
     "请复制到工位电脑：": "Copy it to the station's computer:", "吊销": "Revoke", "已吊销": "Revoked", "有效": "Active",
     "最近使用": "Last used", "前缀": "Prefix", "学习中心": "Learning centre", "名称": "Name",
-    "已吊销工位令牌 {prefix}": "Revoked station token {prefix}", "请选择批次和学习中心": "Choose a term and a centre",
+    "已吊销工位令牌 {prefix}": "Revoked station token {prefix}",
+    "中心服务器已有该学生的通过照片：在此再次批准将交管理员复核（两张照片都会保留）":
+        "The server already has an approved photo of this student: approving here again goes to an admin's "
+        "review (both photos are kept)",
+    "该学生已在中心服务器名单中撤销：照片会保留为待定，交管理员核实":
+        "This student was withdrawn on the server: a photo is kept as pending for an admin to check", "请选择批次和学习中心": "Choose a term and a centre",
 })
 
 MAX_BLOB_BYTES = 20_000_000
@@ -144,6 +149,26 @@ def node_status():
     st = node.status(db.session(), current_app)
     db.session().rollback()
     return jsonify({"ok": True, "node": True, **st})
+
+
+@node_bp.get("/students/<xh>")
+@login_required(Role.ADMIN, Role.OPERATOR)
+def node_student(xh: str):
+    """What the server said about a student at the last pull (for the station card)."""
+    from ..models import Student  # noqa: PLC0415
+    from ..services import node  # noqa: PLC0415
+    from .auth import scope_unit_ids  # noqa: PLC0415
+    from ..services.students import scoped  # noqa: PLC0415
+
+    if not current_app.config.get("NODE_SERVER"):
+        return jsonify({"ok": True, "node": False})
+    s = db.session()
+    user = current_user()
+    if s.scalar(scoped(select(Student.id).where(Student.xh == xh), scope_unit_ids(user))) is None:
+        return jsonify({"ok": False, "error": {"code": "not_found", "message": i18n._("未找到该学生")}}), 404
+    d = node.server_student(s, xh)
+    s.rollback()
+    return jsonify({"ok": True, "node": True, "xh": xh, "server_approved": d["approved"], "withdrawn": d["withdrawn"]})
 
 
 # ---------------------------------------------------------------------- admin: tokens
