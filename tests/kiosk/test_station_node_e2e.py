@@ -103,6 +103,14 @@ def test_offline_capture_of_20_then_sync_survives_kill_9_twice(tmp_path):
         st = _wait(lambda: (lambda j: j if j["online"] is False else None)(op.get("/api/v1/node/status")),
                    what="offline status")
         assert st["waiting_approvals"] == N and st["waiting_photos"] == N and st["last_error"]["code"] == "offline"
+        # the station's computer is restarted while still offline: it starts, and keeps it all
+        node.stop()
+        node.start()
+        assert "中心服务器暂不可达" in node.log()
+        op = Browserless(node.url)
+        op.login("op", "password-123")
+        st = op.get("/api/v1/node/status")
+        assert st["waiting_approvals"] == N and st["waiting_photos"] == N
 
         # ---- the server is back; the node is killed in the middle of the sync, twice
         cfile = cinst / "kiosk.sqlite3"
