@@ -43,6 +43,9 @@ from .orgs import find_unit, unit_and_descendant_ids
 
 TOKEN_PREFIX = "kst_"
 ENTRY_KINDS = ("photo", "approve", "retake", "collect_code", "audit")
+#: Conflict categories of ``sync_conflict`` review items, as the review queue shows them.
+CONFLICT_ZH = {"two_stations": "两个工位都批准了该学生", "withdrawn": "学生已在名单中撤销",
+               "not_approvable": "服务器规则不允许该批准"}
 MAX_ENTRIES = 200
 
 
@@ -334,7 +337,8 @@ class _Push:
             item = ReviewItem(term_id=st.term_id, kind=ReviewKind.SYNC_CONFLICT.value, status="open",
                               student_id=st.id, photo_id=photo.id, other_photo_id=other.id if other else None,
                               category=category, comment=comment,
-                              detail={"photos": [photo.id], "stations": [self.station_name], **(detail or {})})
+                              detail={"photos": [photo.id], "stations": [self.station_name],
+                                      "category_zh": CONFLICT_ZH[category], **(detail or {})})
             self.s.add(item)
         else:
             d = dict(item.detail or {})
@@ -486,6 +490,45 @@ def push(session: Session, store: PhotoStore, token: StationToken, body: dict[st
                      applied=applied, duplicates=len(results) - applied)
     session.flush()
     return {"results": results, "applied": applied}
+
+
+CONFLICT_DECISIONS = {"use_node": "采用离线工位的照片", "keep_server": "保留服务器上的现状（离线照片作废）"}
+
+
+def decide_conflict(session: Session, item: ReviewItem, decision: str, actor: User, *, note: str = "",
+                    ip: str | None = None) -> ReviewItem:
+    """An administrator settles a ``sync_conflict`` item: ``use_node`` approves the node's
+    pending photo (the approved one, if any, becomes superseded — both stay on record);
+    ``keep_server`` rejects it.  Raises :class:`SyncError` for what is not allowed."""
+    note = (note or "").strip()
+    if item.kind != ReviewKind.SYNC_CONFLICT.value or item.status != "open":
+        raise SyncError("state", "该事项不是待处理的同步冲突", 409)
+    if getattr(actor, "role", None) != Role.ADMIN.value:
+        raise SyncError("forbidden", "只有管理员可以处理同步冲突", 403)
+    if decision not in CONFLICT_DECISIONS:
+        raise SyncError("bad_decision", f"未知的处理方式：{decision}", 400)
+    if len(note) < 2:
+        raise SyncError("note_required", "请填写处理说明", 400)
+    photo = item.photo
+    if photo is None:
+        raise SyncError("state", "该冲突没有对应的照片", 409)
+    try:
+        if decision == "use_node":
+            photos.approve(session, photo, actor, checklist_ok=True,
+                           override_reason=note if photo.qc_verdict not in ("pass", "warn") else None, ip=ip)
+        elif photo.status in photos.DECIDABLE:
+            photos.reject(session, photo, actor, reason=note, action="photo.reject", ip=ip)
+    except photos.PhotoError as e:
+        raise SyncError(e.code, e.message, 409) from None
+    item.status = "resolved"
+    item.resolution = f"{CONFLICT_DECISIONS[decision]}：{note}"[:1000]
+    item.resolved_by_id = actor.id
+    item.resolved_at = utcnow()
+    session.flush()
+    audit.record(session, "review.resolve", actor=actor, object_type="review_item", object_id=item.id,
+                 term_id=item.term_id, photo_sha256=photo.sha256, ip=ip, kind=item.kind, xh=item.student.xh,
+                 decision=decision, category=item.category, resolution=item.resolution[:200])
+    return item
 
 
 def withdraw_student(session: Session, student: Student, *, actor: User | str | None, reason: str = "") -> bool:

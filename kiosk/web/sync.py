@@ -23,6 +23,7 @@ from .auth import client_ip, current_user, login_required
 bp = Blueprint("sync_api", __name__)
 node_bp = Blueprint("node_api", __name__)
 tokens_bp = Blueprint("station_tokens", __name__)
+conflicts_bp = Blueprint("sync_conflicts", __name__)
 csrf.exempt(bp)
 
 i18n.add_translations({
@@ -35,6 +36,8 @@ i18n.add_translations({
     "请复制到工位电脑：": "Copy it to the station's computer:", "吊销": "Revoke", "已吊销": "Revoked", "有效": "Active",
     "最近使用": "Last used", "前缀": "Prefix", "学习中心": "Learning centre", "名称": "Name",
     "已吊销工位令牌 {prefix}": "Revoked station token {prefix}",
+    "确定": "OK", "采用离线工位的照片": "Use the station's photo", "保留服务器上的现状（离线照片作废）":
+        "Keep what the server has (reject the station's photo)", "同步冲突已处理": "Sync conflict settled",
     "中心服务器已有该学生的通过照片：在此再次批准将交管理员复核（两张照片都会保留）":
         "The server already has an approved photo of this student: approving here again goes to an admin's "
         "review (both photos are kept)",
@@ -211,3 +214,26 @@ def revoke(token_id: int):
     s.commit()
     flash(i18n._("已吊销工位令牌 {prefix}", prefix=row.prefix), "success")
     return redirect(url_for("station_tokens.tokens_page"))
+
+
+# ---------------------------------------------------------------------- admin: conflicts
+@conflicts_bp.route("/<int:item_id>/decide", methods=["POST"])
+@login_required(Role.ADMIN)
+def decide(item_id: int):
+    from ..models import ReviewItem  # noqa: PLC0415
+
+    s = db.session()
+    item = s.get(ReviewItem, item_id)
+    if item is None:
+        abort(404)
+    try:
+        svc.decide_conflict(s, item, request.form.get("decision", ""), current_user(),
+                            note=request.form.get("note", ""), ip=client_ip())
+    except svc.SyncError as e:
+        s.rollback()
+        flash(i18n._(e.message), "error")
+    else:
+        s.commit()
+        flash(i18n._("同步冲突已处理"), "success")
+    nxt = request.form.get("next") or ""
+    return redirect(nxt if nxt.startswith("/review") else url_for("review.index"))

@@ -233,7 +233,23 @@ def test_conflicts_two_stations_and_withdrawn_student_are_kept_for_review(tmp_pa
     adm = capp.test_client()
     login(adm, "boss", "password-123")
     page = adm.get("/review/?kind=sync_conflict").get_data(as_text=True)
-    assert "离线工位同步冲突" in page and xh in page
+    assert "离线工位同步冲突" in page and xh in page and "两个工位都批准了该学生" in page and "两张均保留" in page
+    assert "学生已在名单中撤销" in page and 'class="inline sync-decide"' in page
+    with get_db(capp).session() as s:
+        ids = {i.category: i.id for i in s.scalars(select(ReviewItem).where(ReviewItem.kind == "sync_conflict"))}
+    # the admin picks the second station's photo, and drops the withdrawn student's
+    r = adm.post(f"/review/sync-conflicts/{ids['two_stations']}/decide", data={"decision": "use_node", "note": ""})
+    assert r.status_code == 302                                       # refused: a note is required
+    adm.post(f"/review/sync-conflicts/{ids['two_stations']}/decide",
+             data={"decision": "use_node", "note": "二号机位的照片更清楚"})
+    adm.post(f"/review/sync-conflicts/{ids['withdrawn']}/decide", data={"decision": "keep_server", "note": "已退学"})
+    with get_db(capp).session() as s:
+        ps = {p.sha256: p.status for p in s.scalars(select(Photo).join(Student).where(Student.xh == xh))}
+        assert ps == {a["sha256"]: "superseded", b["sha256"]: "approved"}        # both still on record
+        assert s.scalar(select(Photo).where(Photo.sha256 == g["sha256"])).status == "rejected"
+        assert {i.status for i in s.scalars(select(ReviewItem).where(ReviewItem.kind == "sync_conflict"))} == {"resolved"}
+    decided = [e.detail["decision"] for e in _audit(capp, "review.resolve") if e.detail.get("decision")]
+    assert sorted(decided) == ["keep_server", "use_node"]
 
 
 def test_sync_api_refuses_malformed_requests_with_codes(tmp_path, central):
