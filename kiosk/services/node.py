@@ -107,6 +107,10 @@ def collect(session: Session) -> int:
                                sha256=p.sha256, original_name=p.original_name, normalized=p.normalized,
                                transform=p.transform, qc_verdict=p.qc_verdict, captured_at=_iso(p.captured_at),
                                operator=e.actor, decision_note=p.decision_note)
+                rep = p.latest_report
+                if rep is not None:
+                    payload["qc_report"] = {"profile": rep.profile, "profile_version": rep.profile_version,
+                                            "verdict": rep.verdict, "checks": rep.checks, "elapsed_ms": rep.elapsed_ms}
                 blobs = [p.original_sha256] + ([p.sha256] if p.sha256 else [])
         elif kind in ("approve", "retake"):
             payload.update(node_photo=f"{nid}:p{e.object_id}", actor=e.actor, checklist=bool(d.get("checklist")),

@@ -278,6 +278,7 @@ class _Push:
         a = payload.get("audit") if isinstance(payload.get("audit"), dict) else {}
         self.station_name = str(a.get("station") or self.node_name)[:64]
         receipt = SyncReceipt(token_id=self.token.id, entry_id=entry_id, kind=kind, outcome="recorded")
+        self._extra: dict[str, Any] = {}
         if kind == "photo":
             self._photo(entry_id, payload, receipt)
         elif kind == "approve":
@@ -316,6 +317,9 @@ class _Push:
                 audit.record(self.s, "sync.qc_differs", actor="system", object_type="photo", object_id=photo.id,
                              term_id=st.term_id, photo_sha256=photo.sha256, station=self.station_name, xh=st.xh,
                              node_verdict=node_verdict, server_verdict=photo.qc_verdict)
+        if isinstance(p.get("qc_report"), dict):
+            # the node's own QC report stays on record with its entry; the photo's report is the server's
+            self._extra["node_qc_report"] = p["qc_report"]
         receipt.photo_id = photo.id
         ref = str(p.get("node_photo") or "")
         if not ref.startswith(self.node_id + ":p"):
@@ -433,14 +437,15 @@ class _Push:
                         photo_sha256=(str(a["photo_sha256"])[:64] if a.get("photo_sha256") else None),
                         station=str(a.get("station") or self.station_name)[:64], ip=self.ip,
                         **detail, node=self.node_id, node_entry=entry_id,
-                        node_object=f"{a.get('object_type')}:{a.get('object_id')}", central_photo=receipt.photo_id)
+                        node_object=f"{a.get('object_type')}:{a.get('object_id')}", central_photo=receipt.photo_id,
+                        **self._extra)
         e.at = _parse_at(a.get("at")) or utcnow()
         self.s.add(e)
         self.s.flush()
 
 
 _RESERVED = frozenset({"action", "actor", "object_type", "object_id", "term_id", "photo_sha256", "station", "ip",
-                       "node", "node_entry", "node_object", "central_photo"})
+                       "node", "node_entry", "node_object", "central_photo", "node_qc_report"})
 
 
 def _parse_at(v: Any) -> dt.datetime | None:

@@ -116,6 +116,9 @@ def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, cen
     approvals = _audit(capp, "photo.approve")
     assert sorted(e.photo_sha256 for e in approvals) == sorted([a["sha256"], b["sha256"]])
     assert {e.actor for e in approvals} == {"op"} and len(_audit(capp, "node.photo.approve")) == 2
+    node_caps = _audit(capp, "node.photo.capture")        # the node's QC reports are kept with its entries
+    assert [e.detail["node_qc_report"]["verdict"] for e in node_caps] == ["pass", "pass"]
+    assert {c["check"] for c in node_caps[0].detail["node_qc_report"]["checks"]} >= {"sharpness", "dimensions"}
     receipts = _count(capp, SyncReceipt)
     audit_rows = _count(capp, AuditEntry)
     # an operator deactivated on the server can no longer log in at the node after the next pull
