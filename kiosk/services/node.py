@@ -311,10 +311,18 @@ def apply_roster(session: Session, store: PhotoStore, data: dict, client: Client
 def pull(app, client: Client) -> dict[str, int]:
     from ..db import get_db  # noqa: PLC0415
 
-    data = client.get_json("/roster")
     with get_db(app).session() as s:
-        return apply_roster(s, app.extensions["kiosk_store"], data, client, term_code=app.config["NODE_TERM"],
-                            unit_ref=app.config["NODE_UNIT"])
+        held = get_state(s, "roster_version")
+    data = client.get_json("/roster" + (f"?since={held}" if held else ""))
+    with get_db(app).session() as s:
+        if data.get("unchanged"):
+            counts = dict(get_state(s, "roster", {}) or {})
+            set_state(s, "roster", {**counts, "pulled_at": _iso(utcnow())})
+            return {**counts, "unchanged": True}
+        counts = apply_roster(s, app.extensions["kiosk_store"], data, client, term_code=app.config["NODE_TERM"],
+                              unit_ref=app.config["NODE_UNIT"])
+        set_state(s, "roster_version", data.get("version"))
+        return counts
 
 
 # ---------------------------------------------------------------------- push

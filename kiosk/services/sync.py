@@ -172,6 +172,13 @@ def roster_slice(session: Session, token: StationToken) -> dict[str, Any]:
     }
 
 
+def slice_version(data: dict[str, Any]) -> str:
+    """A digest of a roster slice: equal digests, equal slices."""
+    import json  # noqa: PLC0415
+
+    return hashlib.sha256(json.dumps(data, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:32]
+
+
 def reference_allowed(session: Session, token: StationToken, sha256: str) -> bool:
     """Whether ``sha256`` is the reference photo of a student in the token's scope."""
     return session.scalar(select(func.count()).select_from(Student).where(

@@ -124,9 +124,12 @@ def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, cen
     # an operator deactivated on the server can no longer log in at the node after the next pull
     from kiosk.models import User
 
+    first = node.sync_once(napp, force_pull=True)["pull"]          # the server now has 2 approved
+    assert "unchanged" not in first and first["server_approved"] == 2
+    assert node.sync_once(napp, force_pull=True)["pull"].get("unchanged") is True   # nothing new: not sent again
     with get_db(capp).session() as s:
         s.scalar(select(User).where(User.username == "op")).active = False
-    node.sync_once(napp, force_pull=True)
+    assert "unchanged" not in node.sync_once(napp, force_pull=True)["pull"]
     assert _count(napp, User, User.username == "op", User.active.is_(True)) == 0
     assert login(napp.test_client(), "op", "password-123").status_code != 302
     node.sync_once(napp)                        # the refused login is on the node's record too
