@@ -215,3 +215,8 @@ _register_identity(main)
 from .cli_intake import register as _register_intake  # noqa: E402
 
 _register_intake(main)
+
+# Station nodes (offline capture) and their tokens.
+from .cli_node import register as _register_node  # noqa: E402
+
+_register_node(main)

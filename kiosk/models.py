@@ -58,6 +58,7 @@ class ReviewKind(str, enum.Enum):
     DUPLICATE_FACE = "duplicate_face"    # same face under two 学号
     DUPLICATE_FILE = "duplicate_file"    # same/near-same file under two 学号
     MULTIPLE_FILES = "multiple_files"    # one intake archive held several photos of one student
+    SYNC_CONFLICT = "sync_conflict"      # a station node's offline record clashed with the server's
 
 
 # ---------------------------------------------------------------------- organisation
@@ -149,6 +150,7 @@ class Student(Base):
     reference_sha256: Mapped[str | None] = mapped_column(String(64))   # enrolment photo in the store
     reference_encoding: Mapped[bytes | None] = mapped_column(LargeBinary)  # 128 × float32
     reference_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # left the roster (kept, not deleted)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -459,3 +461,73 @@ class AuditEntry(Base):
     station: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+# ---------------------------------------------------------------------- station nodes, sync
+class StationToken(Base):
+    """A station node's credential on the central server, scoped to one term and one unit.
+
+    Only the SHA-256 of the token is stored; ``prefix`` (its first characters) names it
+    in lists and the audit log."""
+
+    __tablename__ = "station_tokens"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    prefix: Mapped[str] = mapped_column(String(16))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    term_id: Mapped[int] = mapped_column(ForeignKey("terms.id"))
+    org_unit_id: Mapped[int] = mapped_column(ForeignKey("org_units.id"))
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    revoked_by: Mapped[str | None] = mapped_column(String(80))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    term: Mapped[Term] = relationship()
+    org_unit: Mapped[OrgUnit] = relationship()
+
+
+class SyncReceipt(Base):
+    """Central side: one outbox entry of a node, applied once (``entry_id`` is the node's id
+    of the entry, unique, so pushing the same entry twice records it once)."""
+
+    __tablename__ = "sync_receipts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("station_tokens.id"), index=True)
+    entry_id: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[str] = mapped_column(String(16))       # applied | pending | conflict | recorded | skipped
+    node_photo: Mapped[str | None] = mapped_column(String(80), index=True)  # "<node id>:p<photo id>"
+    photo_id: Mapped[int | None] = mapped_column(ForeignKey("photos.id"))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class SyncOutbox(Base):
+    """Node side: what is still to be sent to the central server, in order.
+
+    One row per audit entry of the node (``entry_id`` = ``<node id>:<audit id>``); the
+    kind says what the server applies besides keeping the entry: a captured photo (with
+    its bytes, ``blobs``), a decision, a 采集码."""
+
+    __tablename__ = "sync_outbox"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[str] = mapped_column(String(80), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))          # photo | approve | retake | collect_code | audit
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    blobs: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(12), default="waiting", index=True)  # waiting | sent | refused
+    outcome: Mapped[str | None] = mapped_column(String(16))  # the server's answer for a sent entry
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class SyncState(Base):
+    """Node side: small key → JSON values (node id, outbox cursor, last sync, online)."""
+
+    __tablename__ = "sync_state"
+    key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    value: Mapped[Any] = mapped_column(JSON)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

@@ -77,6 +77,13 @@ def init_web(app: Flask) -> None:
     app.register_blueprint(station_bp, url_prefix="/station")
     app.register_blueprint(station_api_bp, url_prefix="/api/v1/station")
 
+    from .sync import bp as sync_bp, conflicts_bp, node_bp, tokens_bp  # noqa: PLC0415
+
+    app.register_blueprint(sync_bp, url_prefix="/api/v1/sync")
+    app.register_blueprint(node_bp, url_prefix="/api/v1/node")
+    app.register_blueprint(tokens_bp, url_prefix="/admin/station-tokens")
+    app.register_blueprint(conflicts_bp, url_prefix="/review/sync-conflicts")
+
     from .. import db  # noqa: PLC0415
 
     def _rollback():

@@ -22,7 +22,7 @@ PAGE = 50
 
 KIND_ZH = {"qc_warn": "质检提醒", "replace": "替换已通过照片", "self_report": "学生报告有误",
            "identity": "与入学照片不符", "duplicate_face": "疑似同一人两个学号", "duplicate_file": "重复照片",
-           "multiple_files": "同一学生多张照片"}
+           "multiple_files": "同一学生多张照片", "sync_conflict": "离线工位同步冲突"}
 STATUS_ZH = {"open": "待处理", "resolved": "已处理"}
 
 i18n.add_translations({
@@ -33,6 +33,8 @@ i18n.add_translations({
     "质检提醒": "QC warning", "替换已通过照片": "Replaces an approved photo", "学生报告有误": "Student reported wrong",
     "与入学照片不符": "Differs from enrolment photo", "疑似同一人两个学号": "Same face under two numbers",
     "重复照片": "Duplicate photo", "相关学生": "Other student", "同一学生多张照片": "Several photos of one student",
+    "离线工位同步冲突": "Station node sync conflict", "两个工位都批准了该学生": "Approved at two stations",
+    "学生已在名单中撤销": "Withdrawn from the roster", "服务器规则不允许该批准": "Not approvable by the server's rules",
 })
 
 
