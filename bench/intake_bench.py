@@ -156,7 +156,7 @@ def main() -> int:
     # ---------------------------------------------------------------- setup
     with tempfile.TemporaryDirectory(prefix="intake-bench-") as tmpd:
         tmp = Path(tmpd)
-        app = make_app(tmp)
+        app = make_app(tmp, DATABASE_URL=f"sqlite:///{tmp / 'instance' / 'kiosk.sqlite3'}")
         s = get_db(app).sessionmaker()
         term = terms.ensure_term(s, "2027-07")
         centre = orgs.OrgCache(s).centre("基准学习中心", "基准分部")

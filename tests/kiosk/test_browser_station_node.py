@@ -21,7 +21,7 @@ from .stationdata import frame_rgb, world
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("corpus_dir")]
 
 
-def test_node_station_page_works_offline_and_says_so(tmp_path, playwright_instance):
+def test_node_station_page_works_offline_and_says_so(tmp_path, db_backend, playwright_instance):
     capp = make_app(tmp_path / "central")
     with get_db(capp).session() as s:
         w = world(s, capp.extensions["kiosk_store"], reference=True)
@@ -31,7 +31,8 @@ def test_node_station_page_works_offline_and_says_so(tmp_path, playwright_instan
         photos.approve(s, add_photo(s, capp.extensions["kiosk_store"], st1), "test")
         sync.withdraw_student(s, s.get(Student, w["studs"][2][0]), actor="test")
     with LiveServer(capp) as central:
-        napp = make_app(tmp_path / "node", WTF_CSRF_ENABLED=True, NODE_SERVER=central.url, NODE_TERM="2027-07",
+        napp = make_app(tmp_path / "node", DATABASE_URL=f"sqlite:///{tmp_path / 'node' / 'instance' / 'kiosk.sqlite3'}",
+                        WTF_CSRF_ENABLED=True, NODE_SERVER=central.url, NODE_TERM="2027-07",
                         NODE_UNIT="雁塔学习中心", NODE_TOKEN=token, NODE_NAME="n")
         node.sync_once(napp, force_pull=True)
     # the central server is gone from here on

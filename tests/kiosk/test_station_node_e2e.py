@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import io
 import json
-import sqlite3
+import os
 import time
 from functools import lru_cache
 
 import pytest
 from PIL import Image
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from kiosk import create_app
 from kiosk.db import get_db
@@ -41,12 +41,9 @@ def frame(i: int) -> bytes:
     return buf.getvalue()
 
 
-def _central_db(path, sql):
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
-    try:
-        return con.execute(sql).fetchone()[0]
-    finally:
-        con.close()
+def _central_count(engine, sql):
+    with engine.connect() as con:
+        return con.execute(text(sql)).scalar_one()
 
 
 def _wait(pred, timeout=90.0, step=0.05, what=""):
@@ -59,9 +56,12 @@ def _wait(pred, timeout=90.0, step=0.05, what=""):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_offline_capture_of_20_then_sync_survives_kill_9_twice(tmp_path):
+def test_offline_capture_of_20_then_sync_survives_kill_9_twice(tmp_path, db_backend):
+    """The central server on the test's database (SQLite or PostgreSQL); the node always
+    on its own SQLite file."""
     cinst, ninst = tmp_path / "central", tmp_path / "node"
     capp = create_app({"INSTANCE_PATH": str(cinst)})
+    central_env = {"KIOSK_DATABASE_URL": os.environ["KIOSK_DATABASE_URL"]} if db_backend == "pg" else {}
     cdb = get_db(capp)
     cdb.upgrade()
     with cdb.session() as s:
@@ -71,13 +71,13 @@ def test_offline_capture_of_20_then_sync_survives_kill_9_twice(tmp_path):
         xhs = [x.xh for x in studs]
     cdb.engine.dispose()
     r = run_cli(cinst, "station-token", "create", "--term", "2027-07", "--unit", "雁塔学习中心", "--name", "一号机",
-                "--json")
+                "--json", **central_env)
     assert r.returncode == 0, r.stderr
     token = json.loads(r.stdout)["token"]
     assert token.startswith("kst_")
 
     cport, nport = free_port(), free_port()
-    central = Proc(cinst, ["serve"], cport, tmp_path / "central.log").start()
+    central = Proc(cinst, ["serve"], cport, tmp_path / "central.log", **central_env).start()
     node = Proc(ninst, ["station-node", "--server", central.url, "--term", "2027-07", "--unit", "雁塔学习中心",
                         "--name", "一号机", "--sync-interval", "0.3", "--max-backoff", "1"], nport, tmp_path / "node.log",
                 KIOSK_NODE_TOKEN=token, KIOSK_NODE_SYNC_BATCH="4")
@@ -113,10 +113,9 @@ def test_offline_capture_of_20_then_sync_survives_kill_9_twice(tmp_path):
         assert st["waiting_approvals"] == N and st["waiting_photos"] == N
 
         # ---- the server is back; the node is killed in the middle of the sync, twice
-        cfile = cinst / "kiosk.sqlite3"
-
         def receipts(kind=None):
-            return _central_db(cfile, "select count(*) from sync_receipts" + (f" where kind='{kind}'" if kind else ""))
+            return _central_count(cdb.engine, "select count(*) from sync_receipts"
+                                  + (f" where kind='{kind}'" if kind else ""))
 
         central.start()
         _wait(lambda: receipts("approve") >= 3, what="first approvals arriving")

@@ -21,19 +21,10 @@ API = "/api/v1/station"
 
 
 @pytest.fixture
-def central(tmp_path):
-    yield from _central(tmp_path)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def central_any(request, tmp_path):
-    """The central server on SQLite, then on PostgreSQL (the node is always SQLite)."""
-    extra = {"DATABASE_URL": request.getfixturevalue("pg_url")} if request.param == "postgresql" else {}
-    yield from _central(tmp_path, **extra)
-
-
-def _central(tmp_path, **extra):
-    app = make_app(tmp_path / "central", **extra)
+def central(db_backend, tmp_path):
+    """The central server on the test's database (SQLite, then PostgreSQL); the node is
+    always on its own SQLite file."""
+    app = make_app(tmp_path / "central")
     with get_db(app).session() as s:
         w = world(s, app.extensions["kiosk_store"], reference=True)
     with LiveServer(app) as srv:
@@ -50,7 +41,8 @@ def _token(app, unit_id, name="node"):
 
 
 def _node(tmp_path, srv, token, unit="雁塔学习中心", name="n1"):
-    app = make_app(tmp_path / name, NODE_SERVER=srv.url, NODE_TERM="2027-07", NODE_UNIT=unit, NODE_TOKEN=token,
+    app = make_app(tmp_path / name, DATABASE_URL=f"sqlite:///{tmp_path / name / 'instance' / 'kiosk.sqlite3'}",
+                   NODE_SERVER=srv.url, NODE_TERM="2027-07", NODE_UNIT=unit, NODE_TOKEN=token,
                    NODE_NAME=name)
     node.sync_once(app, force_pull=True)
     return app
@@ -90,8 +82,8 @@ def _audit(app, action):
         return s.scalars(select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)).all()
 
 
-def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, central_any):
-    capp, w, srv = central_any
+def test_pull_capture_push_and_pushing_again_records_nothing_twice(tmp_path, central):
+    capp, w, srv = central
     napp = _node(tmp_path, srv, _token(capp, w["yanta"]))
     # the node holds the unit's roster (not the other unit's), the reference photo, the operator
     with get_db(napp).session() as s:
@@ -208,8 +200,8 @@ def test_students_outside_the_tokens_unit_are_refused(tmp_path, central):
     assert ei.value.code == "scope_mismatch"
 
 
-def test_conflicts_two_stations_and_withdrawn_student_are_kept_for_review(tmp_path, central_any):
-    capp, w, srv = central_any
+def test_conflicts_two_stations_and_withdrawn_student_are_kept_for_review(tmp_path, central):
+    capp, w, srv = central
     n1 = _node(tmp_path, srv, _token(capp, w["yanta"], "一号"), name="n1")
     n2 = _node(tmp_path, srv, _token(capp, w["yanta"], "二号"), name="n2")
     xh = w["studs"][1][1]
@@ -294,7 +286,7 @@ def test_sync_api_refuses_malformed_requests_with_codes(tmp_path, central):
     assert codes == ["hash_mismatch", "not_found", "bad_request", "bad_entry"]
 
 
-def test_station_token_cli_create_list_revoke_and_roster_withdraw(tmp_path, monkeypatch):
+def test_station_token_cli_create_list_revoke_and_roster_withdraw(tmp_path, monkeypatch, db_backend):
     import json
 
     from click.testing import CliRunner
@@ -333,7 +325,7 @@ def test_station_token_cli_create_list_revoke_and_roster_withdraw(tmp_path, monk
         assert s.scalar(select(Student).where(Student.xh == w["studs"][0][1])).withdrawn_at is not None
 
 
-def test_admin_page_creates_shows_once_and_revokes_tokens(tmp_path):
+def test_admin_page_creates_shows_once_and_revokes_tokens(tmp_path, db_backend):
     import re
 
     app = make_app(tmp_path)
