@@ -341,6 +341,9 @@ class IntakeFile(Base):
     job: Mapped[IntakeJob] = relationship(back_populates="files")
     student: Mapped[Student | None] = relationship()
 
+    # One row per archive entry, even when a Celery chunk is delivered twice (0005).
+    __table_args__ = (Index("ux_intake_files_job_position", "job_id", "position", unique=True),)
+
 
 class ReviewItem(Base):
     """Something a person must look at: QC warnings, 有误 reports, identity/duplicate hits."""

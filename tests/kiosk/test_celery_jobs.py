@@ -1,0 +1,334 @@
+"""The Celery backend end to end: a real Redis, real PostgreSQL, real ``kiosk worker`` processes.
+
+* an intake archive checked across two worker processes gives the report of the
+  in-process backend, file for file;
+* a worker killed with SIGKILL in the middle of the job loses nothing: every file ends
+  with exactly one outcome and one photo, none twice;
+* Redis unreachable at submission → the job is failed with a coded reason and nothing
+  recorded; Redis or PostgreSQL restarted in the middle → the job resumes and completes
+  with every file recorded once.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import func, select
+
+from kiosk import jobs
+from kiosk.cli import main as cli
+from kiosk.db import get_db
+from kiosk.models import IntakeFile, IntakeJob, Photo
+from kiosk.services import intake, orgs
+
+from tests.pg import PgServer, PgUnavailable, _bin
+
+from . import intakedata as data
+from .conftest import make_app
+from .factories import setup_term
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _corpus(corpus_dir):
+    """The archives are built from the real-photo corpus."""
+
+
+# ---------------------------------------------------------------------------- helpers
+class Workers:
+    """``kiosk worker`` subprocesses sharing the test's database, store and broker."""
+
+    def __init__(self, tmp: Path, config: dict):
+        self.tmp, self.config = tmp, config
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def env(self) -> dict:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
+        env["KIOSK_INSTANCE"] = str(self.tmp / "instance")
+        for k, v in self.config.items():
+            env[f"KIOSK_{k}"] = str(v)
+        return env
+
+    def log(self, name: str) -> str:
+        p = self.tmp / f"{name}.log"
+        return p.read_text(errors="replace") if p.exists() else ""
+
+    def start(self, *names: str, timeout: float = 120) -> None:
+        for name in names:
+            with open(self.tmp / f"{name}.log", "ab") as out:
+                self.procs[name] = subprocess.Popen(
+                    [sys.executable, "-m", "kiosk", "worker", "--concurrency", "1", "-n", f"{name}@%h"],
+                    env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + timeout
+        for name in names:
+            while " ready." not in self.log(name):
+                assert self.procs[name].poll() is None, f"worker {name} exited:\n{self.log(name)[-3000:]}"
+                assert time.time() < deadline, f"worker {name} not ready:\n{self.log(name)[-3000:]}"
+                time.sleep(0.2)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL the worker and its pool processes (its own process group)."""
+        p = self.procs[name]
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait(10)
+
+    def tasks(self, name: str, state: str) -> int:
+        return len(re.findall(rf"Task kiosk\.intake\.check\[[^\]]+\] {state}", self.log(name)))
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait(10)
+
+
+def celery_config(tmp: Path, db_url: str, broker: str, **extra) -> dict:
+    cfg = {"DATABASE_URL": db_url, "PHOTO_STORE": str(tmp / "shared-store"), "JOBS_BACKEND": "celery",
+           "CELERY_BROKER_URL": broker, "CELERY_CHUNK_SIZE": 2, "CELERY_VISIBILITY_TIMEOUT": 30,
+           "CELERY_RETRY_BACKOFF_MAX": 4, "SECRET_KEY": "test-secret"}
+    cfg.update(extra)
+    return cfg
+
+
+@pytest.fixture
+def cluster(tmp_path, pg_url, redis_url):
+    """An app (the submitter) on PostgreSQL + Redis and a :class:`Workers` to start workers."""
+    def make(**extra):
+        cfg = celery_config(tmp_path, pg_url, redis_url, **extra)
+        app = make_app(tmp_path, **cfg)
+        w = Workers(tmp_path, cfg)
+        made.append(w)
+        return app, w
+
+    made: list[Workers] = []
+    yield make
+    for w in made:
+        w.stop()
+
+
+def students(app, n: int):
+    s = get_db(app).sessionmaker()
+    term, _, st = setup_term(s, n=n)
+    s.commit()
+    xh = [x.xh for x in st]
+    s.close()
+    return xh
+
+
+def submit(app, zip_path: Path):
+    """Create the job and send it (returns at once with the Celery backend)."""
+    s = get_db(app).sessionmaker()
+    from kiosk.services import terms  # noqa: PLC0415
+
+    job = intake.create_job(s, terms.get_term(s, "2027-07"), orgs.ensure_imaging_unit(s, "新华社陕西分社"),
+                            source_name=zip_path.name, actor="cli:test")
+    s.commit()
+    job = jobs.run_intake(app, s, job, zip_path, wait=False)
+    return s, job
+
+
+def files_of(s, job) -> list[tuple]:
+    return [(f.position, f.name, f.xh, f.outcome, f.key_kind, f.reasons) for f in intake.job_files(s, job)]
+
+
+def assert_once_each(s, job, n_files: int) -> None:
+    """Every position has exactly one row; every photo of the job belongs to exactly one row."""
+    rows = intake.job_files(s, job)
+    assert sorted(f.position for f in rows) == list(range(n_files))
+    ph = s.scalars(select(Photo).where(Photo.intake_job_id == job.id)).all()
+    assert sorted(p.id for p in ph) == sorted(f.photo_id for f in rows if f.photo_id is not None and
+                                              f.outcome not in ("skipped",))
+    assert len({p.sha256 for p in ph}) == len(ph)                  # no photo recorded twice
+
+
+def wait_progress(app, s, job_id: int, at_least: int, timeout: float = 120) -> None:
+    deadline = time.time() + timeout
+    while True:
+        s.rollback()
+        if (s.scalar(select(func.count()).select_from(IntakeFile).where(IntakeFile.job_id == job_id)) or 0) >= at_least:
+            return
+        assert time.time() < deadline, "the job made no progress"
+        time.sleep(0.2)
+
+
+def mixed_archive(tmp: Path, xh: list[str]) -> tuple[Path, int]:
+    shared = data.spec_photo(40)
+    entries = [(f"{xh[i]}.jpg", data.spec_photo(i)) for i in range(6)]
+    entries += [(f"{xh[6]}.jpg", data.spec_photo(6, "warn")), (f"{xh[7]}.jpg", data.spec_photo(7, "fail")),
+                (f"{xh[8]}.jpg", data.spec_photo(8)), (f"照片/张三_{xh[8]}.jpg", data.spec_photo(9)),
+                (f"{xh[9]}.jpg", shared), (f"李四_{xh[9]}.jpg", shared),            # same bytes, same student
+                ("unknown.jpg", data.spec_photo(41)), ("readme.txt", "说明".encode()),
+                (f"{xh[10]}.jpg", data.spec_photo(10)[:20000])]                  # truncated
+    return data.make_zip(tmp / "mixed.zip", entries), len(entries)
+
+
+# ---------------------------------------------------------------------------- (a) same report
+def test_two_workers_report_equals_in_process_report_file_for_file(cluster, tmp_path):
+    app, w = cluster()
+    xh = students(app, 12)
+    z, n = mixed_archive(tmp_path, xh)
+
+    ref_app = make_app(tmp_path / "ref", JOBS_WORKERS=0)             # in-process, SQLite, inline
+    assert students(ref_app, 12) == xh
+    rs = get_db(ref_app).sessionmaker()
+    from kiosk.services import terms  # noqa: PLC0415
+
+    ref = intake.create_job(rs, terms.get_term(rs, "2027-07"), orgs.ensure_imaging_unit(rs, "新华社陕西分社"),
+                            source_name=z.name, actor="cli:test")
+    rs.commit()
+    ref = jobs.run_intake(ref_app, rs, ref, z)
+    assert ref.status == "done"
+
+    w.start("w1", "w2")
+    s, job = submit(app, z)
+    assert job.status == "running" and job.phase == "check"        # scanned here; the chunks are queued
+    job = jobs.wait_job(app, s, job.id, timeout=240)
+    assert job is not None and job.status == "done", job and job.error
+    assert files_of(s, job) == files_of(rs, ref)
+    assert job.summary["outcomes"] == ref.summary["outcomes"]
+    assert job.summary["outcomes"]["approved"] == 7 and job.summary["missing"] == ref.summary["missing"]
+    assert job.summary["key_kinds"] == ref.summary["key_kinds"]
+    assert_once_each(s, job, n)
+    # Both workers checked chunks (the work spread), and the photos they approved got
+    # their face encodings like in-process.
+    assert w.tasks("w1", "succeeded") >= 1 and w.tasks("w2", "succeeded") >= 1
+    approved = s.scalars(select(Photo).where(Photo.intake_job_id == job.id, Photo.status == "approved")).all()
+    assert len(approved) == 7 and all(p.face_encoding is not None for p in approved)
+    s.close()
+    rs.close()
+
+
+# ---------------------------------------------------------------------------- (b) SIGKILL
+def test_worker_killed_mid_job_loses_nothing_and_records_nothing_twice(cluster, tmp_path):
+    app, w = cluster(CELERY_VISIBILITY_TIMEOUT=6)
+    xh = students(app, 16)
+    z = data.make_zip(tmp_path / "k.zip", [(f"{x}.jpg", data.spec_photo(i)) for i, x in enumerate(xh)])
+    w.start("w1", "w2")
+    s, job = submit(app, z)
+    # Kill w1 while it holds a chunk it has not finished.
+    deadline = time.time() + 120
+    while not (w.tasks("w1", "received") > w.tasks("w1", "succeeded") and w.tasks("w1", "received") >= 1):
+        assert time.time() < deadline, w.log("w1")[-2000:]
+        time.sleep(0.05)
+    w.kill("w1")
+    job = jobs.wait_job(app, s, job.id, timeout=300)
+    assert job is not None and job.status == "done", job and job.error
+    assert job.summary["outcomes"]["approved"] == 16 and job.processed == 16
+    assert_once_each(s, job, 16)
+    ph = s.scalars(select(Photo).where(Photo.intake_job_id == job.id)).all()
+    assert sorted(Counter(p.student_id for p in ph).values()) == [1] * 16
+    assert all(p.status == "approved" and p.face_encoding is not None for p in ph)
+    # The chunk w1 died with was done by w2 (w1 never finished it).
+    assert w.tasks("w2", "succeeded") >= 8 - w.tasks("w1", "succeeded")
+    s.close()
+
+
+# ---------------------------------------------------------------------------- (c) faults
+def test_redis_down_at_submission_fails_the_job_with_a_coded_reason(tmp_path, monkeypatch, redis_server, redis_url,
+                                                                      pg_url):
+    if redis_server is None:
+        pytest.skip("KIOSK_TEST_REDIS_URL: an outside Redis cannot be stopped by the test")
+    cfg = celery_config(tmp_path, pg_url, redis_url)
+    app = make_app(tmp_path, **cfg)
+    xh = students(app, 3)
+    z = data.make_zip(tmp_path / "r.zip", [(f"{x}.jpg", data.spec_photo(i)) for i, x in enumerate(xh)])
+    redis_server.kill()
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    for k, v in cfg.items():
+        monkeypatch.setenv(f"KIOSK_{k}", str(v))
+    r = CliRunner().invoke(cli, ["intake", str(z), "--term", "2027-07", "--unit", "新华社", "--quiet"])
+    assert r.exit_code == 2, r.output
+    assert "错误 [broker]" in r.output and "Redis" in r.output
+    s = get_db(app).sessionmaker()
+    job = s.scalars(select(IntakeJob)).one()
+    assert job.status == "failed" and job.error.startswith("[broker]") and "Redis" in job.error
+    assert s.scalar(select(func.count()).select_from(IntakeFile)) == 0        # nothing half-recorded
+    assert s.scalar(select(func.count()).select_from(Photo)) == 0
+    s.close()
+    redis_server.start()
+
+
+def test_redis_restarted_mid_job_the_job_resumes(cluster, tmp_path, redis_server):
+    if redis_server is None:
+        pytest.skip("KIOSK_TEST_REDIS_URL: an outside Redis cannot be restarted by the test")
+    app, w = cluster(CELERY_VISIBILITY_TIMEOUT=8)
+    xh = students(app, 10)
+    z = data.make_zip(tmp_path / "r.zip", [(f"{x}.jpg", data.spec_photo(i)) for i, x in enumerate(xh)])
+    w.start("w1")
+    s, job = submit(app, z)
+    wait_progress(app, s, job.id, 2)
+    redis_server.restart()                      # SIGKILL + start on the same port (append-only file kept)
+    job = jobs.wait_job(app, s, job.id, timeout=300)
+    assert job is not None and job.status == "done", job and job.error
+    assert job.summary["outcomes"]["approved"] == 10
+    assert_once_each(s, job, 10)
+    s.close()
+
+
+class _PausablePg(PgServer):
+    """A private PostgreSQL the test can stop and start again on the same port."""
+
+    def pause(self) -> None:
+        subprocess.run(self._as + [_bin("pg_ctl"), "-D", str(self.datadir), "-m", "immediate", "stop"],
+                       check=True, capture_output=True, timeout=60)
+
+    def resume(self) -> None:
+        root = self.datadir.parent
+        subprocess.run(self._as + [_bin("pg_ctl"), "-D", str(self.datadir), "-l", str(self.datadir / "server.log"),
+                                   "-w", "-t", "60", "-o", f"-p {self.port} -k {root} -c listen_addresses=127.0.0.1 "
+                                   "-c fsync=off", "start"], check=True, capture_output=True, timeout=90)
+
+
+def test_postgresql_restarted_mid_job_the_job_resumes(tmp_path, redis_url):
+    pg = _PausablePg()
+    try:
+        pg.start()
+    except PgUnavailable as e:
+        from tests.conftest import require_or_skip  # noqa: PLC0415
+
+        require_or_skip(f"PostgreSQL not available: {e}")
+    w = None
+    try:
+        url = pg.create_database("kiosk_restart")
+        cfg = celery_config(tmp_path, url, redis_url)
+        app = make_app(tmp_path, **cfg)
+        w = Workers(tmp_path, cfg)
+        xh = students(app, 10)
+        z = data.make_zip(tmp_path / "p.zip", [(f"{x}.jpg", data.spec_photo(i)) for i, x in enumerate(xh)])
+        w.start("w1")
+        s, job = submit(app, z)
+        job_id = job.id
+        wait_progress(app, s, job_id, 2)
+        s.close()
+        pg.pause()
+        time.sleep(4)                           # the worker's chunks fail meanwhile and back off
+        pg.resume()
+        s = get_db(app).sessionmaker()
+        job = jobs.wait_job(app, s, job_id, timeout=300)
+        assert job is not None and job.status == "done", job and job.error
+        assert job.summary["outcomes"]["approved"] == 10
+        assert_once_each(s, job, 10)
+        log = w.log("w1")
+        assert "transient error (OperationalError" in log               # said clearly, then retried
+        s.close()
+    finally:
+        if w is not None:
+            w.stop()
+        pg.stop()
