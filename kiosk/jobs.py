@@ -270,11 +270,12 @@ class Runner:
         return None if f is None else f.result(timeout)
 
 
-def runner(app) -> Runner:
-    """The app's job runner (created on first use)."""
-    r = app.extensions.get("kiosk_jobs")
+def runner(app, name: str = "kiosk_jobs") -> Runner:
+    """The app's job runner (created on first use).  Intake jobs share the default one;
+    other jobs (batch builds …) have their own, so they never wait behind an intake."""
+    r = app.extensions.get(name)
     if r is None:
-        r = app.extensions.setdefault("kiosk_jobs", Runner(app))
+        r = app.extensions.setdefault(name, Runner(app))
     return r
 
 
@@ -425,3 +426,154 @@ def _intake_background(app, job_id: int, source: str, manifest, workers, delete_
         s.close()
         if delete_source:
             Path(source).unlink(missing_ok=True)
+
+
+# ---------------------------------------------------------------------- other long jobs
+#: Job kinds → ``"module:function"``; the function is ``fn(app, session, params, progress)
+#: -> result dict`` (``progress(done, total)``), commits its own work through
+#: ``session`` or leaves it for the runner's commit, and raises :class:`JobFailed` for
+#: an expected failure.  Looked up by name so a Celery worker imports only what it runs.
+JOB_KINDS: dict[str, str] = {
+    "batch_build": "kiosk.web.batches:build_job",
+}
+
+
+class JobFailed(Exception):
+    """An expected failure of a job (bad options, nothing to do …): ``result`` is kept."""
+
+    def __init__(self, code: str, message: str, result: dict | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.result = dict(result or {})
+
+
+def _job_fn(kind: str) -> Callable:
+    import importlib  # noqa: PLC0415
+
+    mod, _, name = JOB_KINDS[kind].partition(":")
+    return getattr(importlib.import_module(mod), name)
+
+
+def submit_job(app, session, kind: str, params: dict, *, actor=None):
+    """Record a job of ``kind`` (committed) and start it with the configured backend;
+    returns its :class:`~kiosk.models.BackgroundJob` row (``row.key`` is its public id).
+    Raises :class:`JobsError` ``broker`` when Celery's broker cannot be reached (the row
+    is then failed with that reason)."""
+    import uuid  # noqa: PLC0415
+
+    from .models import BackgroundJob, utcnow  # noqa: PLC0415
+
+    if kind not in JOB_KINDS:
+        raise JobsError("kind", f"未知的任务类型：{kind}")
+    be = backend(app)
+    row = BackgroundJob(key=uuid.uuid4().hex[:16], kind=kind, status="queued", params=dict(params), result={},
+                        done=0, total=0, attempts=0, created_by_id=getattr(actor, "id", None))
+    session.add(row)
+    session.commit()
+    if be == "inprocess":
+        runner(app, "kiosk_bg_jobs").submit(row.key, run_job_row, app, row.key)
+        return row
+    from .tasks import JOB_TASK  # noqa: PLC0415
+
+    c = sender(app)
+    try:
+        with c.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.3, interval_max=0.5)
+            c.send_task(JOB_TASK, args=[row.key], queue=app.config.get("CELERY_QUEUE") or "kiosk", connection=conn,
+                        retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3,
+                                                  "interval_max": 0.5})
+    except Exception as e:  # noqa: BLE001 - kombu/redis raise several kinds; all mean "no broker"
+        msg = f"无法连接任务队列（Redis，{type(e).__name__}）：任务未开始；请确认 Redis 正在运行后重试"
+        row.status, row.error_code, row.error, row.finished_at = "failed", "broker", msg, utcnow()
+        session.commit()
+        raise JobsError("broker", msg) from None
+    return row
+
+
+def job_status(session, key: str) -> dict | None:
+    """A job's state for pollers: ``state`` running|done|error, ``done``/``total``, the
+    result's fields, and ``code``/``message`` when it failed.  ``None``: no such job."""
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from .models import BackgroundJob  # noqa: PLC0415
+
+    row = session.scalar(select(BackgroundJob).where(BackgroundJob.key == key))
+    if row is None:
+        return None
+    out = {"state": {"done": "done", "failed": "error"}.get(row.status, "running"), "status": row.status,
+           "kind": row.kind, "done": row.done, "total": row.total, **(row.result or {})}
+    if row.status == "failed":
+        out.update(code=row.error_code, message=row.error)
+    return out
+
+
+def active_jobs(session, kind: str) -> int:
+    """Jobs of ``kind`` queued or running whose heartbeat is recent (any process)."""
+    import datetime as dt  # noqa: PLC0415
+
+    from sqlalchemy import func, or_, select  # noqa: PLC0415
+
+    from .models import BackgroundJob, utcnow  # noqa: PLC0415
+
+    recent = utcnow() - dt.timedelta(minutes=10)
+    return session.scalar(select(func.count()).select_from(BackgroundJob).where(
+        BackgroundJob.kind == kind, BackgroundJob.status.in_(("queued", "running")),
+        or_(BackgroundJob.heartbeat_at >= recent, BackgroundJob.created_at >= recent))) or 0
+
+
+def run_job_row(app, key: str, *, reraise: tuple[type[BaseException], ...] = ()) -> str | None:
+    """Run the job ``key`` here (the in-process runner or a Celery task); idempotent:
+    a job already done or failed is left alone, one delivered again after its worker
+    died runs again.  Errors in ``reraise`` (transient ones, under Celery) propagate
+    for a retry after the row is put back to ``queued``; any other error fails the job
+    with the reason.  Returns the final status."""
+    from sqlalchemy import select, update  # noqa: PLC0415
+
+    from .db import get_db  # noqa: PLC0415
+    from .models import BackgroundJob, utcnow  # noqa: PLC0415
+
+    d = get_db(app)
+    with d.session() as s:
+        row = s.scalar(select(BackgroundJob).where(BackgroundJob.key == key).with_for_update())
+        if row is None or row.status in ("done", "failed"):
+            return None if row is None else row.status
+        row.status, row.attempts = "running", row.attempts + 1
+        row.started_at = row.heartbeat_at = utcnow()
+        kind, params = row.kind, dict(row.params or {})
+
+    def progress(done: int, total: int) -> None:
+        with d.session() as ps:
+            ps.execute(update(BackgroundJob).where(BackgroundJob.key == key).values(
+                done=done, total=total, heartbeat_at=utcnow()))
+
+    def finish(**values) -> None:
+        with d.session() as fs:
+            fs.execute(update(BackgroundJob).where(BackgroundJob.key == key).values(
+                finished_at=utcnow(), heartbeat_at=utcnow(), **values))
+
+    s = d.sessionmaker()
+    try:
+        result = _job_fn(kind)(app, s, params, progress) or {}
+        s.commit()
+        finish(status="done", result=result)
+        return "done"
+    except JobFailed as e:
+        s.rollback()
+        finish(status="failed", error_code=e.code, error=e.message, result=e.result)
+        return "failed"
+    except reraise:
+        s.rollback()
+        try:
+            with d.session() as rs:
+                rs.execute(update(BackgroundJob).where(BackgroundJob.key == key).values(status="queued"))
+        except Exception:  # noqa: BLE001 - the database is what failed; the retry sets it again
+            pass
+        raise
+    except Exception as e:  # noqa: BLE001 - the job records its failure; the trace goes to the log
+        log.exception("background job %s (%s) failed", key, kind)
+        s.rollback()
+        finish(status="failed", error_code="internal", error=f"服务器内部错误（{type(e).__name__}），任务未完成")
+        return "failed"
+    finally:
+        s.close()

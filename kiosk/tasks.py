@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 
 CHECK_TASK = "kiosk.intake.check"
 FINISH_TASK = "kiosk.intake.finish"
+JOB_TASK = "kiosk.job.run"
 
 #: The worker's instance (``kiosk worker`` configures it from the app's config).
 celery = Celery("kiosk", set_as_current=False)
@@ -213,3 +214,21 @@ def intake_finish(self, job_id: int) -> str:
         except Exception:  # noqa: BLE001
             log.exception("intake job %s: could not mark it failed", job_id)
         return "failed"
+
+
+# ---------------------------------------------------------------------- other long jobs
+@celery.task(name=JOB_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def run_job(self, key: str) -> str | None:
+    """A :class:`~kiosk.models.BackgroundJob` (upload-batch build, …) via
+    :func:`kiosk.jobs.run_job_row`, retried on transient errors."""
+    from celery.exceptions import Retry  # noqa: PLC0415
+
+    from . import jobs  # noqa: PLC0415
+
+    app = flask_app()
+    try:
+        return jobs.run_job_row(app, key, reraise=transient_errors())
+    except Retry:
+        raise
+    except transient_errors() as e:
+        _retry(self, e)

@@ -332,3 +332,42 @@ def test_postgresql_restarted_mid_job_the_job_resumes(tmp_path, redis_url):
         if w is not None:
             w.stop()
         pg.stop()
+
+
+# ---------------------------------------------------------------------------- other jobs
+def test_batch_build_runs_on_a_worker_and_a_missing_broker_fails_it_clearly(cluster, redis_server):
+    from kiosk.models import Batch, BackgroundJob, Role  # noqa: PLC0415
+    from kiosk.services import photos  # noqa: PLC0415
+
+    from .factories import add_photo, user  # noqa: PLC0415
+
+    app, w = cluster()
+    s = get_db(app).sessionmaker()
+    store = app.extensions["kiosk_store"]
+    term, _, studs = setup_term(s, n=3)
+    for st in studs:
+        photos.approve(s, add_photo(s, store, st), "test")
+    boss = user(s, "boss", Role.ADMIN)
+    s.commit()
+    w.start("w1")
+    params = {"term_id": term.id, "unit_id": None, "kind": "school", "naming": "xh", "grouping": "",
+              "user_id": boss.id, "ip": "127.0.0.1", "term": term.code}
+    row = jobs.submit_job(app, s, "batch_build", params, actor=boss)
+    deadline = time.time() + 120
+    while (j := jobs.job_status(s, row.key))["state"] == "running":
+        assert time.time() < deadline, w.log("w1")[-2000:]
+        time.sleep(0.2)
+        s.rollback()
+    assert j["state"] == "done" and j["photos"] == 3, j
+    assert s.scalar(select(func.count()).select_from(Batch)) == 1
+    assert "Task kiosk.job.run[" in w.log("w1")                    # built by the worker, not here
+    if redis_server is None:
+        return
+    redis_server.kill()
+    with pytest.raises(jobs.JobsError) as e:
+        jobs.submit_job(app, s, "batch_build", params, actor=boss)
+    assert e.value.code == "broker" and "Redis" in e.value.message
+    failed = s.scalars(select(BackgroundJob).where(BackgroundJob.status == "failed")).one()
+    assert failed.error_code == "broker" and jobs.job_status(s, failed.key)["state"] == "error"
+    s.close()
+    redis_server.start()
