@@ -281,9 +281,30 @@ def runner(app, name: str = "kiosk_jobs") -> Runner:
 
 # ---------------------------------------------------------------------- the job API
 def is_active(app, key: Any) -> bool:
-    """True while this process still works on job ``key`` (in-process: the whole job;
-    Celery: the scan).  Otherwise the job row's heartbeat tells (``intake.is_stale``)."""
-    return runner(app).is_active(key)
+    """True while job ``key`` may still be making progress although its heartbeat is
+    old: this process still works on it (in-process: the whole job; Celery: the scan),
+    or — Celery — tasks wait in the queue or are being worked on (a job's chunks can
+    wait behind another school's big archive for longer than the stale limit).
+    Otherwise the job row's heartbeat tells (``intake.is_stale``)."""
+    if runner(app).is_active(key):
+        return True
+    return app.config.get("JOBS_BACKEND") == "celery" and queue_busy(app)
+
+
+def queue_busy(app) -> bool:
+    """Celery: messages wait in the queue or are unacknowledged (being worked on).
+    ``False`` when Redis cannot be reached (jobs then go stale, as they should)."""
+    try:
+        import redis  # noqa: PLC0415
+
+        r = redis.Redis.from_url(app.config["CELERY_BROKER_URL"], socket_timeout=1, socket_connect_timeout=1)
+        try:
+            queue = app.config.get("CELERY_QUEUE") or "kiosk"
+            return bool(r.llen(queue) or r.hlen("unacked"))
+        finally:
+            r.close()
+    except Exception:  # noqa: BLE001 - no broker: no evidence of progress
+        return False
 
 
 def sender(app):

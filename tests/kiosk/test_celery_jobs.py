@@ -371,3 +371,18 @@ def test_batch_build_runs_on_a_worker_and_a_missing_broker_fails_it_clearly(clus
     assert failed.error_code == "broker" and jobs.job_status(s, failed.key)["state"] == "error"
     s.close()
     redis_server.start()
+
+
+def test_queued_chunks_keep_a_job_from_reading_as_interrupted(tmp_path, pg_url, redis_url, redis_server):
+    """Chunks waiting behind another school's archive: no worker touches the job for
+    longer than the stale limit, yet it is not 'interrupted' while its tasks wait."""
+    cfg = celery_config(tmp_path, pg_url, redis_url)
+    app = make_app(tmp_path, **cfg)
+    xh = students(app, 2)
+    z = data.make_zip(tmp_path / "q.zip", [(f"{x}.jpg", data.spec_photo(i)) for i, x in enumerate(xh)])
+    s, job = submit(app, z)                      # no worker runs: the chunk stays queued
+    assert jobs.queue_busy(app) and jobs.is_active(app, job.id)
+    if redis_server is not None:
+        redis_server.flush()                     # the queue lost (a Redis without persistence)
+        assert not jobs.queue_busy(app) and not jobs.is_active(app, job.id)
+    s.close()
