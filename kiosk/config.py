@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "CELERY_QUEUE": "kiosk",         # queue the web processes send to and the workers consume
     "CELERY_CHUNK_SIZE": 8,          # intake files per check task
     "CELERY_VISIBILITY_TIMEOUT": 3600,  # s before an unacknowledged task (its worker died) is redelivered
+    "CELERY_RESTORE_INTERVAL": 60,   # s between a worker's looks for such tasks (kombu checks every 100 s)
     "CELERY_MAX_RETRIES": 8,         # retries of a task on transient DB/Redis/store errors
     "CELERY_RETRY_BACKOFF_MAX": 60,  # s, cap of the exponential back-off between retries
     # UI

@@ -44,7 +44,11 @@ def celery_settings(config) -> dict[str, Any]:
     url = config.get("CELERY_BROKER_URL")
     return {
         "broker_url": url,
-        "broker_transport_options": {"visibility_timeout": int(config.get("CELERY_VISIBILITY_TIMEOUT") or 3600)},
+        # Redelivery of a vanished worker's task: older than the visibility timeout, found
+        # by a live worker's periodic scan (every CELERY_RESTORE_INTERVAL s, not throttled).
+        "broker_transport_options": {"visibility_timeout": int(config.get("CELERY_VISIBILITY_TIMEOUT") or 3600),
+                                     "unacked_restore_interval": int(config.get("CELERY_RESTORE_INTERVAL") or 60),
+                                     "unacked_restore_throttle": 1},
         "broker_connection_retry_on_startup": True,
         "task_default_queue": config.get("CELERY_QUEUE") or "kiosk",
         "task_acks_late": True,
@@ -52,6 +56,9 @@ def celery_settings(config) -> dict[str, Any]:
         "task_ignore_result": True,
         "task_serializer": "json", "accept_content": ["json"],
         "worker_prefetch_multiplier": 1,          # a long chunk never holds others hostage
+        # Broker connection lost: running late-ack tasks cannot be acknowledged any more and
+        # are redelivered anyway; stop them (they are idempotent) rather than finish twice.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_hijack_root_logger": False,
         "enable_utc": True,
     }

@@ -102,7 +102,7 @@ class Workers:
 def celery_config(tmp: Path, db_url: str, broker: str, **extra) -> dict:
     cfg = {"DATABASE_URL": db_url, "PHOTO_STORE": str(tmp / "shared-store"), "JOBS_BACKEND": "celery",
            "CELERY_BROKER_URL": broker, "CELERY_CHUNK_SIZE": 2, "CELERY_VISIBILITY_TIMEOUT": 30,
-           "CELERY_RETRY_BACKOFF_MAX": 4, "SECRET_KEY": "test-secret"}
+           "CELERY_RETRY_BACKOFF_MAX": 4, "CELERY_RESTORE_INTERVAL": 2, "SECRET_KEY": "test-secret"}
     cfg.update(extra)
     return cfg
 
@@ -269,16 +269,22 @@ def test_redis_restarted_mid_job_the_job_resumes(cluster, tmp_path, redis_server
     if redis_server is None:
         pytest.skip("KIOSK_TEST_REDIS_URL: an outside Redis cannot be restarted by the test")
     app, w = cluster(CELERY_VISIBILITY_TIMEOUT=8)
-    xh = students(app, 10)
+    xh = students(app, 16)
     z = data.make_zip(tmp_path / "r.zip", [(f"{x}.jpg", data.spec_photo(i)) for i, x in enumerate(xh)])
     w.start("w1")
     s, job = submit(app, z)
     wait_progress(app, s, job.id, 2)
-    redis_server.restart()                      # SIGKILL + start on the same port (append-only file kept)
+    redis_server.kill()                         # SIGKILL: no goodbye to anyone
+    time.sleep(2)
+    s.rollback()
+    recorded = s.scalar(select(func.count()).select_from(IntakeFile).where(IntakeFile.job_id == job.id))
+    assert recorded < 16                        # the outage hit the job in the middle
+    redis_server.start()                        # same port, the append-only file kept the queue
     job = jobs.wait_job(app, s, job.id, timeout=300)
     assert job is not None and job.status == "done", job and job.error
-    assert job.summary["outcomes"]["approved"] == 10
-    assert_once_each(s, job, 10)
+    assert job.summary["outcomes"]["approved"] == 16
+    assert_once_each(s, job, 16)
+    assert "Connection to broker lost" in w.log("w1") or "Cannot connect to redis" in w.log("w1")
     s.close()
 
 
