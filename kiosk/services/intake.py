@@ -19,6 +19,12 @@
    (identity / duplicate-face checks).  The main pass approves with ``run_hooks=False``.
 4. **finish** — outcome counts, timings, status ``done``; audit ``intake.finish``.
 
+With the Celery backend (``JOBS_BACKEND = "celery"``, :mod:`kiosk.tasks`) the same phases
+run spread over machines — :func:`start_distributed` (scan, in the submitter),
+:func:`load_chunk` / :func:`record_checked` / :func:`encode_approved` (one check task
+per chunk, on any worker), :func:`finish_distributed` (post and finish) — and give the
+same outcome for every file.
+
 Outcome rules (one :class:`~kiosk.models.IntakeFile` per entry):
 
 ==========  ===========================================================================
