@@ -392,3 +392,20 @@ def test_queued_chunks_keep_a_job_from_reading_as_interrupted(tmp_path, pg_url, 
         redis_server.flush()                     # the queue lost (a Redis without persistence)
         assert not jobs.queue_busy(app) and not jobs.is_active(app, job.id)
     s.close()
+
+
+def test_kiosk_intake_cli_with_celery_waits_for_the_workers_and_prints_the_report(cluster, tmp_path):
+    app, w = cluster()
+    xh = students(app, 3)
+    z = data.make_zip(tmp_path / "c.zip", [(f"{xh[0]}.jpg", data.spec_photo(0)),
+                                           (f"{xh[1]}.jpg", data.spec_photo(1, "fail")), ("nobody.jpg", b"x")])          # .jpg by name: unmatched
+    w.start("w1")
+    r = subprocess.run([sys.executable, "-m", "kiosk", "intake", str(z), "--term", "2027-07", "--unit", "新华社",
+                        "--json", "--quiet"], env=w.env(), capture_output=True, text=True, timeout=300)
+    assert r.returncode == 1, r.stderr[-2000:]                      # one photo rejected
+    import json  # noqa: PLC0415
+
+    out = json.loads(r.stdout)
+    assert [(f["name"], f["outcome"]) for f in out["files"]] == [
+        (f"{xh[0]}.jpg", "approved"), (f"{xh[1]}.jpg", "rejected"), ("nobody.jpg", "unmatched")]
+    assert out["status"] == "done" and w.tasks("w1", "succeeded") >= 1
