@@ -456,6 +456,7 @@ def _intake_background(app, job_id: int, source: str, manifest, workers, delete_
 #: an expected failure.  Looked up by name so a Celery worker imports only what it runs.
 JOB_KINDS: dict[str, str] = {
     "batch_build": "kiosk.web.batches:build_job",
+    "reference_import": "kiosk.web.identity:references_job",
 }
 
 
@@ -510,6 +511,46 @@ def submit_job(app, session, kind: str, params: dict, *, actor=None):
         session.commit()
         raise JobsError("broker", msg) from None
     return row
+
+
+def call_job(app, session, kind: str, params: dict, *, actor=None, timeout: float = 3600, poll: float = 0.3):
+    """Run a job of ``kind`` and wait for it (a page that shows the result at once, such
+    as a reference import): in-process it runs in this thread; with Celery a worker runs
+    it — the web process only waits, its CPU stays free.  Returns the finished
+    :class:`~kiosk.models.BackgroundJob` row.  Raises :class:`JobsError` ``broker`` (no
+    broker) or ``timeout``."""
+    import time  # noqa: PLC0415
+
+    from .models import BackgroundJob  # noqa: PLC0415
+
+    if backend(app) == "inprocess":
+        import uuid  # noqa: PLC0415
+
+        row = BackgroundJob(key=uuid.uuid4().hex[:16], kind=kind, status="queued", params=dict(params), result={},
+                            done=0, total=0, attempts=0, created_by_id=getattr(actor, "id", None))
+        session.add(row)
+        session.commit()
+        run_job_row(app, row.key)
+    else:
+        row = submit_job(app, session, kind, params, actor=actor)
+    deadline = time.monotonic() + timeout
+    key = row.key
+    while True:
+        session.rollback()
+        row = session.scalar(select_job(key))
+        if row.status in ("done", "failed"):
+            return row
+        if time.monotonic() > deadline:
+            raise JobsError("timeout", f"任务 {key} 超过 {timeout:.0f} 秒仍未完成（后台仍在处理，可稍后查看）")
+        time.sleep(poll)
+
+
+def select_job(key: str):
+    from sqlalchemy import select  # noqa: PLC0415
+
+    from .models import BackgroundJob  # noqa: PLC0415
+
+    return select(BackgroundJob).where(BackgroundJob.key == key).execution_options(populate_existing=True)
 
 
 def job_status(session, key: str) -> dict | None:

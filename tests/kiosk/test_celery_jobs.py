@@ -341,7 +341,7 @@ def test_postgresql_restarted_mid_job_the_job_resumes(tmp_path, redis_url):
 
 
 # ---------------------------------------------------------------------------- other jobs
-def test_batch_build_runs_on_a_worker_and_a_missing_broker_fails_it_clearly(cluster, redis_server):
+def test_batch_build_and_reference_import_run_on_a_worker_a_missing_broker_fails_clearly(cluster, redis_server):
     from kiosk.models import Batch, BackgroundJob, Role  # noqa: PLC0415
     from kiosk.services import photos  # noqa: PLC0415
 
@@ -367,6 +367,28 @@ def test_batch_build_runs_on_a_worker_and_a_missing_broker_fails_it_clearly(clus
     assert j["state"] == "done" and j["photos"] == 3, j
     assert s.scalar(select(func.count()).select_from(Batch)) == 1
     assert "Task kiosk.job.run[" in w.log("w1")                    # built by the worker, not here
+
+    # A reference import from the admin page: the page waits, a worker does the work.
+    import io  # noqa: PLC0415
+    import zipfile  # noqa: PLC0415
+
+    from . import facephotos as fp  # noqa: PLC0415
+    from .conftest import login  # noqa: PLC0415
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(f"{studs[0].xh}.jpg", fp.corpus("damon_plain_2.jpg"))
+        zf.writestr("nobody.jpg", fp.corpus("damon_plain_2.jpg"))
+    client = app.test_client()
+    login(client, "boss", "password-123")
+    before = w.log("w1").count("Task kiosk.job.run[")
+    r = client.post("/identity/references/2027-07", data={"file": (io.BytesIO(buf.getvalue()), "refs.zip")},
+                    content_type="multipart/form-data")
+    html = r.get_data(as_text=True)
+    assert r.status_code == 200 and 'id="n-imported">1<' in html and "nobody" in html
+    assert w.log("w1").count("Task kiosk.job.run[") > before
+    assert not store.path_for(__import__("hashlib").sha256(buf.getvalue()).hexdigest()).exists()  # upload removed
+    s.rollback()
     if redis_server is None:
         return
     redis_server.kill()
