@@ -457,6 +457,7 @@ def _intake_background(app, job_id: int, source: str, manifest, workers, delete_
 JOB_KINDS: dict[str, str] = {
     "batch_build": "kiosk.web.batches:build_job",
     "reference_import": "kiosk.web.identity:references_job",
+    "confirm_list": "kiosk.web.coverage:confirm_list_job",
 }
 
 

@@ -71,3 +71,22 @@ def test_a_build_that_cannot_run_fails_with_its_code_and_reason(tmp_path):
     j = c.get(f"/admin/batches/jobs/{key}").get_json()
     assert j["state"] == "error" and j["code"] and j["message"]
     s.close()
+
+
+def test_confirm_list_download_goes_through_the_job_api_and_leaves_nothing_behind(tmp_path):
+    app = make_app(tmp_path)
+    world(app)
+    c = app.test_client()
+    login(c, "boss", "password-123")
+    store_root = tmp_path / "instance" / "photos"
+    before = {p for p in store_root.rglob("*") if p.is_file()}
+    r = c.get("/admin/coverage/2027-07/confirm-list?format=xlsx")
+    assert r.status_code == 200 and r.data[:2] == b"PK"
+    assert {p for p in store_root.rglob("*") if p.is_file()} == before      # the handed-over file is gone
+    r = c.get("/admin/coverage/2027-07/confirm-list?format=doc", follow_redirects=True)
+    assert "未知的格式" in r.get_data(as_text=True)                         # the job's coded failure, shown
+    s = get_db(app).sessionmaker()
+    rows = s.scalars(select(BackgroundJob).where(BackgroundJob.kind == "confirm_list")
+                     .order_by(BackgroundJob.id)).all()
+    assert [(j.status, j.error_code) for j in rows] == [("done", None), ("failed", "format")]
+    s.close()

@@ -341,7 +341,7 @@ def test_postgresql_restarted_mid_job_the_job_resumes(tmp_path, redis_url):
 
 
 # ---------------------------------------------------------------------------- other jobs
-def test_batch_build_and_reference_import_run_on_a_worker_a_missing_broker_fails_clearly(cluster, redis_server):
+def test_batch_build_references_and_confirm_list_run_on_a_worker_a_missing_broker_fails_clearly(cluster, redis_server):
     from kiosk.models import Batch, BackgroundJob, Role  # noqa: PLC0415
     from kiosk.services import photos  # noqa: PLC0415
 
@@ -388,6 +388,10 @@ def test_batch_build_and_reference_import_run_on_a_worker_a_missing_broker_fails
     assert r.status_code == 200 and 'id="n-imported">1<' in html and "nobody" in html
     assert w.log("w1").count("Task kiosk.job.run[") > before
     assert not store.path_for(__import__("hashlib").sha256(buf.getvalue()).hexdigest()).exists()  # upload removed
+    before = w.log("w1").count("Task kiosk.job.run[")
+    r = client.get("/admin/coverage/2027-07/confirm-list?format=xlsx")     # confirmation list: built by the worker
+    assert r.status_code == 200 and r.data[:2] == b"PK"
+    assert w.log("w1").count("Task kiosk.job.run[") > before
     s.rollback()
     if redis_server is None:
         return
