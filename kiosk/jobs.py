@@ -355,6 +355,7 @@ def run_intake(app, session, job, source, *, manifest=None, workers: int | None 
         n = worker_count(app.config.get("JOBS_WORKERS") if workers is None else workers)
         return intake.run_job(session, store, job, source, manifest=manifest, workers=n, profile=profile,
                               commit=session.commit, on_progress=on_progress)
+
     def broker_failed(e: Exception, scanned: bool):
         log.error("intake job %s: broker unreachable: %s", job.id, e)
         session.rollback()
@@ -387,9 +388,9 @@ def wait_job(app, session, job_id: int, *, on_progress=None, poll: float = 0.5, 
     """Poll job ``job_id``'s row until it is ``done`` or ``failed`` (``None`` on timeout)."""
     import time  # noqa: PLC0415
 
-    from .models import IntakeJob  # noqa: PLC0415
-
     from sqlalchemy.exc import DBAPIError  # noqa: PLC0415
+
+    from .models import IntakeJob  # noqa: PLC0415
 
     deadline = None if timeout is None else time.monotonic() + timeout
     last = None
