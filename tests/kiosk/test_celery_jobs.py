@@ -10,9 +10,6 @@
 """
 from __future__ import annotations
 
-import os
-import re
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +26,7 @@ from kiosk.db import get_db
 from kiosk.models import IntakeFile, IntakeJob, Photo
 from kiosk.services import intake, orgs
 
+from tests.celery_workers import Workers, celery_config
 from tests.pg import PgServer, PgUnavailable, _bin
 
 from . import intakedata as data
@@ -37,7 +35,6 @@ from .factories import setup_term
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
@@ -46,67 +43,6 @@ def _corpus(corpus_dir):
 
 
 # ---------------------------------------------------------------------------- helpers
-class Workers:
-    """``kiosk worker`` subprocesses sharing the test's database, store and broker."""
-
-    def __init__(self, tmp: Path, config: dict):
-        self.tmp, self.config = tmp, config
-        self.procs: dict[str, subprocess.Popen] = {}
-
-    def env(self) -> dict:
-        env = dict(os.environ)
-        env["PYTHONPATH"] = os.pathsep.join([str(ROOT)] + [p for p in [env.get("PYTHONPATH")] if p])
-        env["KIOSK_INSTANCE"] = str(self.tmp / "instance")
-        for k, v in self.config.items():
-            env[f"KIOSK_{k}"] = str(v)
-        return env
-
-    def log(self, name: str) -> str:
-        p = self.tmp / f"{name}.log"
-        return p.read_text(errors="replace") if p.exists() else ""
-
-    def start(self, *names: str, timeout: float = 120) -> None:
-        for name in names:
-            with open(self.tmp / f"{name}.log", "ab") as out:
-                self.procs[name] = subprocess.Popen(
-                    [sys.executable, "-m", "kiosk", "worker", "--concurrency", "1", "-n", f"{name}@%h"],
-                    env=self.env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        deadline = time.time() + timeout
-        for name in names:
-            while " ready." not in self.log(name):
-                assert self.procs[name].poll() is None, f"worker {name} exited:\n{self.log(name)[-3000:]}"
-                assert time.time() < deadline, f"worker {name} not ready:\n{self.log(name)[-3000:]}"
-                time.sleep(0.2)
-
-    def kill(self, name: str) -> None:
-        """SIGKILL the worker and its pool processes (its own process group)."""
-        p = self.procs[name]
-        os.killpg(p.pid, signal.SIGKILL)
-        p.wait(10)
-
-    def tasks(self, name: str, state: str) -> int:
-        return len(re.findall(rf"Task kiosk\.intake\.check\[[^\]]+\] {state}", self.log(name)))
-
-    def stop(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
-                p.wait(10)
-
-
-def celery_config(tmp: Path, db_url: str, broker: str, **extra) -> dict:
-    cfg = {"DATABASE_URL": db_url, "PHOTO_STORE": str(tmp / "shared-store"), "JOBS_BACKEND": "celery",
-           "CELERY_BROKER_URL": broker, "CELERY_CHUNK_SIZE": 2, "CELERY_VISIBILITY_TIMEOUT": 30,
-           "CELERY_RETRY_BACKOFF_MAX": 4, "CELERY_RESTORE_INTERVAL": 2, "SECRET_KEY": "test-secret"}
-    cfg.update(extra)
-    return cfg
-
-
 @pytest.fixture
 def cluster(tmp_path, pg_url, redis_url):
     """An app (the submitter) on PostgreSQL + Redis and a :class:`Workers` to start workers."""
