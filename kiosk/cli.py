@@ -106,7 +106,9 @@ def demo(host: str, port: int, serve: bool) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve_cmd(host: str, port: int, threads: int) -> None:
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1),
+              help="Web processes (SO_REUSEPORT on one port; see kiosk.cli_worker).")
+def serve_cmd(host: str, port: int, threads: int, workers: int) -> None:
     """Serve the web app with waitress (production WSGI server)."""
     from .db import get_db  # noqa: PLC0415
 
@@ -114,6 +116,11 @@ def serve_cmd(host: str, port: int, threads: int) -> None:
     d = get_db(app)
     if d.current_revision() != d.head_revision():
         _fail("schema", "数据库结构不是最新，请先运行 `kiosk init-db`")
+    if workers > 1:
+        from .cli_worker import serve_processes  # noqa: PLC0415
+
+        d.engine.dispose()
+        return serve_processes(host, port, threads, workers)
     _serve(app, host, port, threads)
 
 
@@ -215,6 +222,11 @@ _register_identity(main)
 from .cli_intake import register as _register_intake  # noqa: E402
 
 _register_intake(main)
+
+# Celery worker and several web processes (JOBS_BACKEND=celery; README "Run on several machines").
+from .cli_worker import register as _register_worker  # noqa: E402
+
+_register_worker(main)
 
 # Station nodes (offline capture) and their tokens.
 from .cli_node import register as _register_node  # noqa: E402

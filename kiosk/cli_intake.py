@@ -79,7 +79,9 @@ def _print_human(out: dict, job) -> None:
               help="CSV/XLSX mapping 文件名 → 学号 (or 身份证号), optionally 采集码.")
 @click.option("--report", "report_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the report: .xlsx (3 sheets) or .csv (per file; *-missing.csv beside it).")
-@click.option("--workers", type=int, default=None, help="Worker processes (default: JOBS_WORKERS or CPU count; 0 = inline).")
+@click.option("--workers", type=int, default=None,
+              help="Worker processes (default: JOBS_WORKERS or CPU count; 0 = inline).  In-process backend only: "
+                   "with JOBS_BACKEND=celery the running `kiosk worker`s check the files.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def intake_command(path, term_code, unit_name, key, manifest_path, report_path, workers, as_json, quiet) -> None:
@@ -104,6 +106,7 @@ def intake_command(path, term_code, unit_name, key, manifest_path, report_path, 
     app = _app()
     try:
         n_workers = jobs.worker_count(app.config.get("JOBS_WORKERS") if workers is None else workers)
+        jobs.backend(app)
     except (jobs.JobsError, ValueError) as e:
         _fail("config", getattr(e, "message", str(e)), as_json)
     d = get_db(app)
@@ -120,16 +123,21 @@ def intake_command(path, term_code, unit_name, key, manifest_path, report_path, 
                                                             "workers": n_workers, "via": "cli"})
         s.commit()
         try:
-            intake.run_job(s, app.extensions["kiosk_store"], job, path, manifest=manifest, workers=n_workers,
-                           profile=app.config.get("QC_PROFILE") or "chsi_xueli_v1", commit=s.commit,
-                           on_progress=_Progress(not quiet))
-        except intake.IntakeError as e:
+            job = jobs.run_intake(app, s, job, path, manifest=manifest, workers=n_workers,
+                                  on_progress=_Progress(not quiet))
+        except (intake.IntakeError, jobs.JobsError) as e:
             _fail(e.code, e.message, as_json)
         except BaseException:
             s.rollback()
-            intake.fail_job(s, s.get(type(job), job.id), "internal", "处理中断（内部错误或被中止）")
-            s.commit()
+            job = s.get(type(job), job.id)
+            dispatched = jobs.backend(app) == "celery" and job.phase not in ("", "queued", "scan")
+            if job.status not in ("done", "failed") and not dispatched:   # queued chunks go on without us
+                intake.fail_job(s, job, "internal", "处理中断（内部错误或被中止）")
+                s.commit()
             raise
+        if job.status == "failed":              # Celery: a worker marked it failed
+            code, _, msg = (job.error or "[job] 任务失败").partition("] ")
+            _fail(code.lstrip("[") or "job", msg or job.error, as_json)
         out = intake_report.to_json(s, job)
         if report_path is not None:
             try:

@@ -34,8 +34,15 @@ DEFAULTS: dict[str, Any] = {
     "SELFCHECK_SESSION_MINUTES": 15,  # how long a verified self-check stays open
     # Background jobs: "inprocess" (default) or "celery"
     "JOBS_BACKEND": "inprocess",
-    "JOBS_WORKERS": None,            # None → number of CPUs
-    "CELERY_BROKER_URL": None,
+    "JOBS_WORKERS": None,            # None → number of CPUs (in-process pool; `kiosk worker` concurrency)
+    # Celery backend (JOBS_BACKEND = "celery"; README "Run on several machines")
+    "CELERY_BROKER_URL": None,       # redis://host:6379/0 — required for the celery backend
+    "CELERY_QUEUE": "kiosk",         # queue the web processes send to and the workers consume
+    "CELERY_CHUNK_SIZE": 8,          # intake files per check task
+    "CELERY_VISIBILITY_TIMEOUT": 3600,  # s before an unacknowledged task (its worker died) is redelivered
+    "CELERY_RESTORE_INTERVAL": 60,   # s between a worker's looks for such tasks (kombu checks every 100 s)
+    "CELERY_MAX_RETRIES": 8,         # retries of a task on transient DB/Redis/store errors
+    "CELERY_RETRY_BACKOFF_MAX": 60,  # s, cap of the exponential back-off between retries
     # UI
     "DEFAULT_LANG": "zh",
     "PUBLIC_BASE_URL": None,         # for QR codes on printed lists; None → request host

@@ -324,6 +324,29 @@ class QCReport(Base):
     photo: Mapped[Photo] = relationship(back_populates="reports")
 
 
+class BackgroundJob(Base):
+    """A background job other than intake (an upload-batch build, …), whichever backend
+    runs it: state, progress and result live here so any web process can show them."""
+
+    __tablename__ = "background_jobs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(32), unique=True)        # public id (in URLs)
+    kind: Mapped[str] = mapped_column(String(32), index=True)         # batch_build | …
+    status: Mapped[str] = mapped_column(String(12), default="queued", index=True)  # queued|running|done|failed
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    result: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    error_code: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
 class IntakeFile(Base):
     """One file of an intake job and what became of it."""
 
@@ -342,6 +365,9 @@ class IntakeFile(Base):
 
     job: Mapped[IntakeJob] = relationship(back_populates="files")
     student: Mapped[Student | None] = relationship()
+
+    # One row per archive entry, even when a Celery chunk is delivered twice (0005).
+    __table_args__ = (Index("ux_intake_files_job_position", "job_id", "position", unique=True),)
 
 
 class ReviewItem(Base):

@@ -24,7 +24,14 @@ from upload.zipdet import atomic_output
 
 
 class StoreError(Exception):
-    pass
+    """``code``: ``store`` (bad name), ``store_missing`` or ``store_mismatch``; ``sha256``
+    the digest asked for (when there is one)."""
+
+    def __init__(self, message: str, code: str = "store", sha256: str | None = None):
+        super().__init__(message)
+        self.code = code
+        self.sha256 = sha256
+        self.message_zh = message
 
 
 def sha256_hex(data: bytes) -> str:
@@ -77,7 +84,21 @@ class PhotoStore:
         try:
             data = p.read_bytes()
         except FileNotFoundError:
-            raise StoreError(f"photo {sha256[:12]}… is not in the store") from None
+            raise StoreError(f"photo {sha256[:12]}… is not in the store", "store_missing", sha256) from None
+        return data
+
+    def get_verified(self, sha256: str) -> bytes:
+        """The bytes of ``sha256``, hashed again on the way out.
+
+        On a shared mount (several worker machines) a copy can be stale or torn — a
+        client cache, a half-synced replica, a disk error.  Such bytes are never
+        returned: :class:`StoreError` ``store_mismatch`` (or ``store_missing``) names
+        the digest instead."""
+        data = self.get(sha256)
+        got = sha256_hex(data)
+        if got != sha256:
+            raise StoreError(f"照片存储中 {sha256} 的内容与其哈希不符（实际 {got}，{len(data)} 字节）："
+                             "共享存储上的副本过期或不完整", "store_mismatch", sha256)
         return data
 
     def verify(self, sha256: str) -> bool:

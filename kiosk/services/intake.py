@@ -19,6 +19,12 @@
    (identity / duplicate-face checks).  The main pass approves with ``run_hooks=False``.
 4. **finish** — outcome counts, timings, status ``done``; audit ``intake.finish``.
 
+With the Celery backend (``JOBS_BACKEND = "celery"``, :mod:`kiosk.tasks`) the same phases
+run spread over machines — :func:`start_distributed` (scan, in the submitter),
+:func:`load_chunk` / :func:`record_checked` / :func:`encode_approved` (one check task
+per chunk, on any worker), :func:`finish_distributed` (post and finish) — and give the
+same outcome for every file.
+
 Outcome rules (one :class:`~kiosk.models.IntakeFile` per entry):
 
 ==========  ===========================================================================
@@ -42,6 +48,7 @@ error       the file could not be processed (a worker crash, the file changed wh
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import hashlib
@@ -52,7 +59,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import numpy as np
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from capture import bulk
@@ -61,7 +68,7 @@ from capture.archive import ArchiveError, Entry, Limits, Skipped, read_archive
 from ..jobs import WorkerCrash, WorkerPool
 from ..models import (ImagingUnit, IntakeFile, IntakeJob, Photo, PhotoStatus, ReviewItem, ReviewKind, Student,
                       Term, User, utcnow)
-from ..store import PhotoStore
+from ..store import PhotoStore, StoreError
 from . import audit, duplicates, identity, photos
 from .intake_match import Manifest, Matcher, is_photo
 
@@ -228,7 +235,8 @@ class _Ctx:
             self.on_progress(self.job)
 
 
-def _scan(c: _Ctx, source: str | Path, matcher: Matcher, limits: Limits, manifest: Manifest | None) -> list[_Plan]:
+def _scan(c: _Ctx, source: str | Path, matcher: Matcher, limits: Limits, manifest: Manifest | None,
+          keep_all: bool = False) -> list[_Plan]:
     plans: list[_Plan] = []
     for pos, item in enumerate(read_archive(source, limits)):
         if isinstance(item, Skipped):
@@ -257,6 +265,8 @@ def _scan(c: _Ctx, source: str | Path, matcher: Matcher, limits: Limits, manifes
             p.reasons = [_reason(m.code or "unknown_key", m.message_zh or "无法匹配学生")]
             continue
         p.student_id, p.xh, p.key_kind, p.collect_code = m.student_id, m.xh, m.key_kind, m.collect_code
+        if keep_all:
+            c.store.put(item.data)
     return plans
 
 
@@ -470,28 +480,35 @@ def run_job(session: Session, store: PhotoStore, job: IntakeJob, source: str | P
                     chunk_size=chunk_size, commit_every=commit_every, limits=limits, post=post)
 
 
-def _run(session: Session, store: PhotoStore, job: IntakeJob, source: str | Path, *, manifest, pool, workers,
-         profile, commit, on_progress, chunk_size, commit_every, limits, post) -> IntakeJob:
-    t_start = time.perf_counter()
+def _start(session: Session, store: PhotoStore, job: IntakeJob, commit, on_progress,
+           manifest: Manifest | None) -> _Ctx:
+    """The job row goes ``running``/``scan`` (committed); audit ``intake.start``."""
     term = session.get(Term, job.term_id)
     unit = session.get(ImagingUnit, job.imaging_unit_id) if job.imaging_unit_id else None
-    c = _Ctx(session, store, job, term, actor_label(unit), commit, on_progress, max(1, commit_every or 100))
+    c = _Ctx(session, store, job, term, actor_label(unit), commit, on_progress, 100)
     job.status, job.phase = "running", "scan"
     job.started_at = job.heartbeat_at = utcnow()
     audit.record(session, "intake.start", actor=job.created_by_name or None, object_type="intake_job",
                  object_id=job.id, term_id=job.term_id, source=job.source_name, source_sha256=job.source_sha256,
                  unit=unit.name if unit else None, key=job.key, manifest=manifest.name if manifest else None)
     c.checkpoint()
+    return c
 
-    matcher = Matcher(session, term, job.key, manifest)
+
+def _scan_phase(c: _Ctx, source: str | Path, manifest: Manifest | None, limits: Limits, commit_every: int | None,
+                keep_all: bool = False) -> tuple[list[_Plan], dict[int, Student], int]:
+    """Phase 1 (both backends): read, match and plan every entry; record the entries
+    decided without QC.  ``keep_all`` also puts every file to check into the store (the
+    Celery backend's workers read them from there by hash)."""
+    session, job = c.session, c.job
+    matcher = Matcher(session, c.term, job.key, manifest)
     try:
-        plans = _scan(c, source, matcher, limits, manifest)
+        plans = _scan(c, source, matcher, limits, manifest, keep_all=keep_all)
     except ArchiveError as e:
         fail_job(session, job, e.code, e.message_zh)
-        if commit is not None:
-            commit()
+        if c.commit is not None:
+            c.commit()
         raise IntakeError(e.code, e.message_zh, e.message_en) from None
-    t_scan = time.perf_counter()
     sids = sorted({p.student_id for p in plans if p.student_id is not None})
     students: dict[int, Student] = {}
     for i in range(0, len(sids), 500):
@@ -500,13 +517,28 @@ def _run(session: Session, store: PhotoStore, job: IntakeJob, source: str | Path
     _plan_duplicates(session, plans, {sid: st.xh for sid, st in students.items()})
     codes_set = _apply_collect_codes(c, plans, students)
     job.total = len(plans)
-    if commit_every is None:
-        c.commit_every = max(1, min(100, len(plans) // 20))
+    c.commit_every = max(1, commit_every or min(100, len(plans) // 20))
     for p in plans:                              # decided without QC: recorded now
         if not p.to_check:
             c.row(p, p.outcome)
     job.phase = "check"
     c.checkpoint()
+    return plans, students, codes_set
+
+
+def _manifest_summary(manifest: Manifest | None) -> dict | None:
+    return None if manifest is None else {
+        "name": manifest.name, "rows": len(manifest.rows), "issues": manifest.issues,
+        "unused": [{"row": r.row, "file": r.file, "xh": r.xh} for r in manifest.unused()]}
+
+
+def _run(session: Session, store: PhotoStore, job: IntakeJob, source: str | Path, *, manifest, pool, workers,
+         profile, commit, on_progress, chunk_size, commit_every, limits, post) -> IntakeJob:
+    t_start = time.perf_counter()
+    c = _start(session, store, job, commit, on_progress, manifest)
+    term = c.term
+    plans, students, codes_set = _scan_phase(c, source, manifest, limits, commit_every)
+    t_scan = time.perf_counter()
 
     # ------------------------------------------------------------------ check
     to_check = {p.position: p for p in plans if p.to_check}
@@ -587,9 +619,7 @@ def _run(session: Session, store: PhotoStore, job: IntakeJob, source: str | Path
         "missing": missing,
         "key_kinds": dict(Counter(p.key_kind for p in plans if p.key_kind and p.student_id is not None)),
         "collect_codes_set": codes_set,
-        "manifest": None if manifest is None else {
-            "name": manifest.name, "rows": len(manifest.rows), "issues": manifest.issues,
-            "unused": [{"row": r.row, "file": r.file, "xh": r.xh} for r in manifest.unused()]},
+        "manifest": _manifest_summary(manifest),
         "hook_errors": hook_errors,
         "workers": pool.workers, "pool_restarts": pool.restarts,
         "timings": {"scan_s": round(t_scan - t_start, 3), "check_s": round(t_check - t_scan, 3),
@@ -675,6 +705,228 @@ def _post_hooks(c: _Ctx, pool: WorkerPool, post_items, ids, need, run_hooks, pro
             pending = 0
     if pending:
         progress(pending)
+
+
+# ---------------------------------------------------------------------------- Celery backend
+# The same phases, spread over processes that share only the database and the photo
+# store: the submitter scans (every file to check goes into the content-addressed
+# store) and queues check chunks; any worker checks a chunk and records it in one
+# transaction; the worker that records the last file queues the finish (post phase
+# and report).  Everything a task needs travels as plain data or lives in the
+# database, and every step can run twice without recording anything twice.
+def plan_dict(p: _Plan) -> dict:
+    return dataclasses.asdict(p)
+
+
+def start_distributed(session: Session, store: PhotoStore, job: IntakeJob, source: str | Path, *,
+                      manifest: Manifest | None = None, commit: Callable[[], None],
+                      on_progress: Callable[[IntakeJob], None] | None = None, chunk_size: int = 8,
+                      limits: Limits = Limits()) -> list[list[dict]]:
+    """Phase 1 for the Celery backend (in the submitting process): scan, record the
+    files decided without QC, put every file to check into the store, and return the
+    check chunks — the tasks' arguments.  Committed (the store synced first)."""
+    t0 = time.perf_counter()
+    with store.deferred_sync():
+        def durable_commit() -> None:
+            store.sync()
+            commit()
+
+        c = _start(session, store, job, durable_commit, on_progress, manifest)
+        plans, _students, codes_set = _scan_phase(c, source, manifest, limits, None, keep_all=True)
+        todo = [plan_dict(p) for p in plans if p.to_check]
+        chunks = [todo[i:i + max(1, chunk_size)] for i in range(0, len(todo), max(1, chunk_size))]
+        job.summary = {"scan": {"collect_codes_set": codes_set, "manifest": _manifest_summary(manifest),
+                                "scan_s": round(time.perf_counter() - t0, 3), "checked": len(todo),
+                                "chunks": len(chunks), "check_started": utcnow().isoformat()}}
+        job.processed = c.written
+        session.flush()
+        durable_commit()
+    return chunks
+
+
+def _recorded_positions(session: Session, job_id: int, positions: list[int]) -> set[int]:
+    return set(session.scalars(select(IntakeFile.position).where(IntakeFile.job_id == job_id,
+                                                                  IntakeFile.position.in_(positions or [-1]))))
+
+
+def _students_of(session: Session, plans: list[_Plan]) -> dict[int, Student]:
+    sids = sorted({p.student_id for p in plans if p.student_id is not None})
+    return {st.id: st for st in session.scalars(select(Student).where(Student.id.in_(sids or [-1])))}
+
+
+def load_chunk(session: Session, store: PhotoStore, job_id: int, chunk: list[dict]
+               ) -> tuple[list[_Plan], list[bulk.CheckItem], list[tuple[_Plan, StoreError]]] | None:
+    """What a worker checks of ``chunk``: the files not yet recorded (a chunk delivered
+    again skips what the first delivery recorded), their bytes read from the store by
+    hash and verified, and the enrolment encodings.  ``None`` when the job is no longer
+    running (failed meanwhile).  Read-only."""
+    job = session.get(IntakeJob, job_id)
+    if job is None or job.status != "running":
+        return None
+    done = _recorded_positions(session, job_id, [d["position"] for d in chunk])
+    todo = [_Plan(**d) for d in chunk if d["position"] not in done]
+    students = _students_of(session, todo)
+    items, bad = [], []
+    for p in todo:
+        try:
+            data = store.get_verified(p.sha256)
+        except StoreError as e:
+            bad.append((p, e))
+            continue
+        items.append(bulk.CheckItem(p.position, data, reference_for(students[p.student_id])))
+    return todo, items, bad
+
+
+def _store_reason(e: StoreError) -> dict:
+    if e.code == "store_missing":
+        return _reason("store_missing", f"照片存储中找不到该文件（SHA-256 {e.sha256}），未导入；请检查共享存储后重新提交",
+                       f"the file is not in the photo store (SHA-256 {e.sha256}); not imported")
+    return _reason(e.code, f"{e.message_zh}；未导入，请检查共享存储后重新提交",
+                   f"the stored copy of {e.sha256} does not match its hash; not imported")
+
+
+def _distributed_ctx(session: Session, store: PhotoStore, job: IntakeJob) -> _Ctx:
+    term = session.get(Term, job.term_id)
+    unit = session.get(ImagingUnit, job.imaging_unit_id) if job.imaging_unit_id else None
+    # commit_every "never": the task commits once, after the whole chunk.
+    return _Ctx(session, store, job, term, actor_label(unit), None, None, 1 << 30)
+
+
+def _count_progress(session: Session, job_id: int, n: int) -> None:
+    """Atomic ``processed += n`` (several workers record chunks of one job at once)."""
+    if n:
+        session.execute(update(IntakeJob).where(IntakeJob.id == job_id).values(
+            processed=IntakeJob.processed + n, heartbeat_at=utcnow()))
+
+
+def record_checked(session: Session, store: PhotoStore, job_id: int, todo: list[_Plan],
+                   items: list[bulk.CheckItem], results: list, bad: list[tuple[_Plan, StoreError]]
+                   ) -> dict[int, tuple | None] | None:
+    """Record a checked chunk (flushed; the caller commits once).  Files another
+    delivery recorded meanwhile are left alone; the unique ``(job_id, position)`` index
+    fails the transaction if one slips through, so nothing is recorded twice.  Returns
+    ``{photo_id: face box}`` of the photos approved now that need an encoding, or
+    ``None`` when the job is no longer running."""
+    job = session.get(IntakeJob, job_id)
+    if job is None or job.status != "running":
+        return None
+    done = _recorded_positions(session, job_id, [p.position for p in todo])
+    by_pos = {p.position: p for p in todo}
+    checked = [(by_pos[it.key], it.data, res) for it, res in zip(items, results) if it.key not in done]
+    c = _distributed_ctx(session, store, job)
+    students = _students_of(session, [p for p, _, _ in checked])
+    approved_ids = set(session.scalars(select(Photo.student_id).where(
+        Photo.status == PhotoStatus.APPROVED.value, Photo.student_id.in_(list(students) or [-1]))))
+    post: dict[int, tuple | None] = {}
+    if checked:
+        _record_chunk(c, checked, students, approved_ids, post)
+    for p, e in bad:
+        if p.position not in done:
+            c.row(p, "error", [_store_reason(e)])
+    session.flush()
+    _count_progress(session, job_id, c.written)
+    return {pid: box for pid, box in post.items() if box != ()}
+
+
+def record_failed_chunk(session: Session, job_id: int, chunk: list[dict], code: str, message_zh: str) -> int:
+    """A chunk that cannot be checked (its task failed for good): its unrecorded files
+    become ``error`` rows, so the job still ends with one outcome per file."""
+    job = session.get(IntakeJob, job_id)
+    if job is None or job.status != "running":
+        return 0
+    done = _recorded_positions(session, job_id, [d["position"] for d in chunk])
+    c = _distributed_ctx(session, PhotoStore("."), job)
+    for d in chunk:
+        if d["position"] not in done:
+            c.row(_Plan(**d), "error", [_reason(code, message_zh)])
+    session.flush()
+    _count_progress(session, job_id, c.written)
+    return c.written
+
+
+def encode_approved(session: Session, store: PhotoStore, boxes: dict[int, tuple | None]) -> int:
+    """Face encodings for photos a chunk approved (skipped when one is stored already:
+    the chunk ran twice, or the finish got there first).  Flushed."""
+    n = 0
+    items = []
+    for pid in sorted(boxes):
+        ph = session.get(Photo, pid)
+        if ph is not None and ph.face_encoding is None:
+            items.append(bulk.EncodeItem(pid, store.get_verified(ph.sha256), boxes[pid]))
+    for it, enc in zip(items, bulk.encode_chunk(items)):
+        if isinstance(enc, bulk.FaceData):
+            ph = session.get(Photo, it.key)
+            ph.face_encoding = photos.encoding_bytes(enc.encoding)
+            ph.phash = enc.phash
+            n += 1
+    session.flush()
+    return n
+
+
+def all_recorded(session: Session, job_id: int) -> bool:
+    """Every file of a running job has its row (time for the finish)."""
+    job = session.get(IntakeJob, job_id)
+    if job is None or job.status != "running":
+        return False
+    n = session.scalar(select(func.count()).select_from(IntakeFile).where(IntakeFile.job_id == job_id))
+    return n >= job.total
+
+
+def finish_distributed(session: Session, store: PhotoStore, job_id: int) -> IntakeJob | None:
+    """Post phase and report once every file is recorded (flushed; one transaction with
+    the job row locked, so two finishes of one job run one after the other and the
+    second finds it done).  ``None`` when there is nothing to do (yet)."""
+    job = session.scalar(select(IntakeJob).where(IntakeJob.id == job_id).with_for_update())
+    if job is None or job.status != "running":
+        return None
+    if not all_recorded(session, job_id):
+        return None
+    t_post0 = time.perf_counter()
+    scan = dict((job.summary or {}).get("scan") or {})
+    c = _distributed_ctx(session, store, job)
+    job.phase = "post"
+    approved = session.scalars(select(Photo).join(IntakeFile, IntakeFile.photo_id == Photo.id).where(
+        IntakeFile.job_id == job_id, IntakeFile.outcome == "approved").order_by(Photo.id)).all()
+    post_items = {ph.id: (() if ph.face_encoding is not None else None) for ph in approved}
+    job.post_total = len(post_items)
+    hook_errors: list[dict] = []
+    if post_items:
+        _post_phase(c, WorkerPool(0), post_items, hook_errors)
+    t_post = time.perf_counter() - t_post0
+    job.phase = "finish"
+    session.flush()
+    counts = Counter(dict(session.execute(select(IntakeFile.outcome, func.count()).where(
+        IntakeFile.job_id == job_id).group_by(IntakeFile.outcome)).all()))
+    key_kinds = Counter(dict(session.execute(select(IntakeFile.key_kind, func.count()).where(
+        IntakeFile.job_id == job_id, IntakeFile.key_kind.is_not(None), IntakeFile.student_id.is_not(None))
+        .group_by(IntakeFile.key_kind)).all()))
+    missing = len(missing_students(session, c.term))
+    now = utcnow()
+    try:
+        check_s = (now - dt.datetime.fromisoformat(scan.get("check_started"))).total_seconds() - t_post
+    except (TypeError, ValueError):
+        check_s = 0.0
+    total_s = (now - (job.started_at or now)).total_seconds()
+    job.summary = {
+        "outcomes": {o: int(counts.get(o, 0)) for o in OUTCOMES},
+        "missing": missing,
+        "key_kinds": dict(key_kinds),
+        "collect_codes_set": scan.get("collect_codes_set", 0),
+        "manifest": scan.get("manifest"),
+        "hook_errors": hook_errors,
+        "backend": "celery", "chunks": scan.get("chunks", 0),
+        "timings": {"scan_s": scan.get("scan_s", 0.0), "check_s": round(max(0.0, check_s), 3),
+                    "post_s": round(t_post, 3), "total_s": round(total_s, 3), "checked": scan.get("checked", 0),
+                    "post_photos": job.post_total, "worker_ms": {}},
+    }
+    job.status, job.phase = "done", ""
+    job.processed = sum(counts.values())
+    job.finished_at = job.heartbeat_at = now
+    audit.record(session, "intake.finish", actor=job.created_by_name or None, object_type="intake_job",
+                 object_id=job.id, term_id=job.term_id, outcomes=job.summary["outcomes"], missing=missing,
+                 seconds=job.summary["timings"]["total_s"])
+    session.flush()
+    return job
 
 
 # ---------------------------------------------------------------------------- queries

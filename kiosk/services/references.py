@@ -151,6 +151,20 @@ def _encode(data: bytes, prof) -> tuple[np.ndarray | None, str, str]:
     return ctx.encoding, "ok", ""
 
 
+def report_to_dict(report: ImportReport) -> dict[str, Any]:
+    """Plain data (a background job's result) → :func:`report_from_dict`."""
+    return {"source": report.source, "term": report.term, "key": report.key, "encoded": report.encoded,
+            "fatal": list(report.fatal) if report.fatal else None, "files": [f.to_dict() for f in report.files]}
+
+
+def report_from_dict(d: dict[str, Any]) -> ImportReport:
+    return ImportReport(source=d["source"], term=d["term"], key=d["key"], encoded=d.get("encoded", 0),
+                        fatal=tuple(d["fatal"]) if d.get("fatal") else None,
+                        files=[FileResult(name=f["name"], outcome=f["outcome"], code=f["code"],
+                                          message_zh=f["message_zh"], xh=f.get("xh"), sha256=f.get("sha256"),
+                                          warnings=list(f.get("warnings") or [])) for f in d.get("files") or []])
+
+
 def import_references(session: Session, store: PhotoStore, term: Term, path: str | Path, *, key: str = "auto",
                       actor: User | str | None = None, ip: str | None = None, limits=None,
                       progress: Callable[[int, str], None] | None = None, source_name: str | None = None) -> ImportReport:

@@ -1,22 +1,22 @@
 """Admin: build upload batches (in the background, with progress), list and download them.
 
-A build runs in a worker thread of this process with its own database session; its
-progress lives in memory only (a batch is recorded when, and only when, its ZIP is
-complete, so a restart mid-build loses nothing but the attempt).  One build at a time
-per process; the database's unique (kind, photo_id) guards against a second process.
+A build is a background job (:func:`kiosk.jobs.submit_job`, kind ``batch_build``): the
+in-process runner or a Celery worker runs :func:`build_job` with its own session, and its
+state, progress and result live in the ``background_jobs`` row, so any web process can
+show them.  A batch is recorded when, and only when, its ZIP is complete, so a restart
+mid-build loses nothing but the attempt (a job delivered again runs again).  One build at
+a time (refused while another is queued or running); the database's unique
+(kind, photo_id) guards against two anyway.
 """
 from __future__ import annotations
 
-import threading
-import uuid
 from pathlib import Path
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 from sqlalchemy import select
 
-from .. import db, i18n
-from ..db import get_db
+from .. import db, i18n, jobs
 from ..i18n import _
 from ..models import Batch, OrgUnit, Role, Term, User
 from ..services import audit, batches, terms
@@ -36,53 +36,20 @@ i18n.add_translations({
 })
 
 
-class _Jobs:
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.running = threading.Lock()
-        self.jobs: dict[str, dict] = {}
-
-    def get(self, job_id: str) -> dict | None:
-        with self.lock:
-            j = self.jobs.get(job_id)
-            return dict(j) if j else None
-
-    def update(self, job_id: str, **kw) -> None:
-        with self.lock:
-            self.jobs[job_id].update(kw)
-
-
-def _jobs(app) -> _Jobs:
-    return app.extensions.setdefault("batch_jobs", _Jobs())
-
-
-def _run(app, job_id: str, params: dict) -> None:
-    jobs = _jobs(app)
+def build_job(app, s, params: dict, progress) -> dict:
+    """The ``batch_build`` job (:data:`kiosk.jobs.JOB_KINDS`): build and record the batch."""
+    term = s.get(Term, params["term_id"])
+    unit = s.get(OrgUnit, params["unit_id"]) if params["unit_id"] else None
+    actor = s.get(User, params["user_id"])
     try:
-        with app.app_context():
-            d = get_db(app)
-            s = d.sessionmaker()
-            try:
-                term = s.get(Term, params["term_id"])
-                unit = s.get(OrgUnit, params["unit_id"]) if params["unit_id"] else None
-                actor = s.get(User, params["user_id"])
-                b, plan = batches.build_batch(
-                    s, app.extensions["kiosk_store"], term, out_dir=Path(app.config["EXPORT_DIR"]) / "batches",
-                    kind=params["kind"], unit=unit, naming=params["naming"], grouping=params["grouping"],
-                    actor=actor, school=app.config.get("SCHOOL_NAME") or "", ip=params["ip"], commit=s.commit,
-                    on_progress=lambda done, total, name: jobs.update(job_id, done=done, total=total))
-                jobs.update(job_id, state="done", batch_id=b.id, photos=b.photo_count, excluded=plan.excluded)
-            except batches.BatchError as e:
-                s.rollback()
-                jobs.update(job_id, state="error", code=e.code, message=e.message, excluded=e.excluded)
-            except Exception:  # noqa: BLE001 - reported to the page, logged with the trace
-                s.rollback()
-                app.logger.exception("batch build failed")
-                jobs.update(job_id, state="error", code="internal", message="服务器内部错误，批次未生成")
-            finally:
-                s.close()
-    finally:
-        jobs.running.release()
+        b, plan = batches.build_batch(
+            s, app.extensions["kiosk_store"], term, out_dir=Path(app.config["EXPORT_DIR"]) / "batches",
+            kind=params["kind"], unit=unit, naming=params["naming"], grouping=params["grouping"],
+            actor=actor, school=app.config.get("SCHOOL_NAME") or "", ip=params["ip"], commit=s.commit,
+            on_progress=lambda done, total, name: progress(done, total))
+    except batches.BatchError as e:
+        raise jobs.JobFailed(e.code, e.message, {"term": params.get("term"), "excluded": e.excluded}) from None
+    return {"term": params.get("term"), "batch_id": b.id, "photos": b.photo_count, "excluded": plan.excluded}
 
 
 def _term_or_404(code: str) -> Term:
@@ -99,7 +66,7 @@ def index(code):
     term = _term_or_404(code)
     rows = batches.list_batches(s, term)
     units = s.scalars(select(OrgUnit).order_by(OrgUnit.kind, OrgUnit.name)).all()
-    job = _jobs(current_app).get(request.args.get("job", "")) if request.args.get("job") else None
+    job = jobs.job_status(s, request.args["job"]) if request.args.get("job") else None
     return render_template("batches/index.html", term=term, rows=rows, units=units, job=job,
                            job_id=request.args.get("job", ""), kinds=batches.KINDS,
                            kind_labels={"unit": "图像采集单位", "school": "学校教务系统"},
@@ -120,20 +87,15 @@ def build(code):
         batches.validate_options(params["kind"], params["naming"], params["grouping"])
     except batches.BatchError as e:
         return _answer(code, None, e.message, 400)
-    jobs = _jobs(current_app)
-    if not jobs.running.acquire(blocking=False):
+    s = db.session()
+    if jobs.active_jobs(s, "batch_build"):
         return _answer(code, None, _("已有批次正在生成，请稍后再试"), 409)
-    job_id = uuid.uuid4().hex[:12]
-    with jobs.lock:
-        for old in [k for k, v in jobs.jobs.items() if v["state"] != "running"][:-50]:
-            del jobs.jobs[old]           # keep the last 50 finished jobs' results
-        jobs.jobs[job_id] = {"state": "running", "done": 0, "total": 0, "term": term.code}
-    app = current_app._get_current_object()
+    params["term"] = term.code
     try:
-        threading.Thread(target=_run, args=(app, job_id, params), name=f"batch-{job_id}", daemon=True).start()
-    except BaseException:
-        jobs.running.release()
-        raise
+        row = jobs.submit_job(current_app._get_current_object(), s, "batch_build", params, actor=current_user())
+    except jobs.JobsError as e:
+        return _answer(code, None, e.message, 503)
+    job_id = row.key
     return _answer(code, job_id, None, 202)
 
 
@@ -151,7 +113,7 @@ def _answer(code, job_id, error, status):
 @bp.route("/jobs/<job_id>")
 @login_required(Role.ADMIN)
 def job(job_id):
-    j = _jobs(current_app).get(job_id)
+    j = jobs.job_status(db.session(), job_id)
     if j is None:
         return jsonify({"ok": False, "error": {"code": "not_found", "message": "没有这个任务"}}), 404
     return jsonify({"ok": True, **j})

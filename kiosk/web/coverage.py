@@ -9,10 +9,11 @@ from flask import (Blueprint, abort, current_app, flash, redirect, render_templa
                    url_for)
 from sqlalchemy import select
 
-from .. import db, i18n
+from .. import db, i18n, jobs
 from ..i18n import _
 from ..models import OrgUnit, Role, Student, Term
 from ..services import audit, confirmlist, coverage as cov, terms
+from ..store import StoreError
 from .auth import client_ip, current_user, login_required, scope_unit_ids
 
 bp = Blueprint("coverage", __name__)
@@ -155,15 +156,38 @@ def confirm_list(code):
             abort(403)
     fmt = request.args.get("format", "pdf")
     base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url
-    try:
-        data, name = confirmlist.build(s, current_app.extensions["kiosk_store"], term, fmt, base_url=base,
-                                       school=current_app.config.get("SCHOOL_NAME") or "", unit=unit,
-                                       class_name=(request.args.get("class") or "").strip() or None,
-                                       thumbnails=bool(request.args.get("thumbs")), actor=user, ip=client_ip())
-    except confirmlist.ConfirmListError as e:
+    params = {"term_id": term.id, "fmt": fmt, "base_url": base, "school": current_app.config.get("SCHOOL_NAME") or "",
+              "unit_id": unit.id if unit is not None else None,
+              "class_name": (request.args.get("class") or "").strip() or None,
+              "thumbnails": bool(request.args.get("thumbs")), "user_id": user.id, "ip": client_ip()}
+    store = current_app.extensions["kiosk_store"]
+    try:   # through the job API: built here (in-process) or on a Celery worker, handed over by hash
+        row = jobs.call_job(current_app._get_current_object(), s, "confirm_list", params, actor=user)
+        if row.status == "failed":
+            raise jobs.JobsError(row.error_code or "job", row.error or "")
+        data = store.get_verified(row.result["sha256"])
+    except (jobs.JobsError, StoreError) as e:
         s.rollback()
-        flash(e.message, "error")
+        flash(getattr(e, "message", None) or str(e), "error")
         return redirect(url_for("coverage.index", code=code))
-    s.commit()
+    store.path_for(row.result["sha256"]).unlink(missing_ok=True)       # a download, not a photo
+    name = row.result["name"]
     mime = "application/pdf" if fmt == "pdf" else XLSX
     return send_file(io.BytesIO(data), mimetype=mime, as_attachment=True, download_name=name)
+
+
+def confirm_list_job(app, s, params: dict, progress) -> dict:
+    """The ``confirm_list`` job (:data:`kiosk.jobs.JOB_KINDS`): the list's bytes go into
+    the photo store; the page that asked reads them by hash and removes them."""
+    from ..models import User  # noqa: PLC0415
+
+    store = app.extensions["kiosk_store"]
+    try:
+        data, name = confirmlist.build(s, store, s.get(Term, params["term_id"]), params["fmt"],
+                                       base_url=params["base_url"], school=params["school"],
+                                       unit=s.get(OrgUnit, params["unit_id"]) if params["unit_id"] else None,
+                                       class_name=params["class_name"], thumbnails=params["thumbnails"],
+                                       actor=s.get(User, params["user_id"]), ip=params["ip"])
+    except confirmlist.ConfirmListError as e:
+        raise jobs.JobFailed(e.code, e.message) from None
+    return {"sha256": store.put(data), "name": name, "size": len(data)}

@@ -22,7 +22,7 @@ import tempfile
 from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from sqlalchemy import func, select
 
-from .. import db, i18n
+from .. import db, i18n, jobs
 from ..i18n import _
 from ..idcard import mask
 from ..models import Photo, ReviewItem, Role, Student, Term
@@ -230,19 +230,49 @@ def references_upload(code: str):
             return redirect(url_for("identity.references_upload", code=code))
         if key not in references.KEYS:
             key = "auto"
-        fd, tmp = tempfile.mkstemp(prefix="refs-", suffix=".zip")
+        # Through the job API: the archive goes into the (shared) photo store and whoever
+        # runs the job — this process, or a Celery worker — reads it from there by hash.
+        store = current_app.extensions["kiosk_store"]
+        sha = store.put(f.read())
+        params = {"term_id": term.id, "sha256": sha, "key": key, "user_id": current_user().id, "ip": client_ip(),
+                  "source_name": f.filename}
         try:
-            with os.fdopen(fd, "wb") as out:
-                f.save(out)
-            report = references.import_references(s, current_app.extensions["kiosk_store"], term, tmp, key=key,
-                                                  actor=current_user(), ip=client_ip(), source_name=f.filename)
-        finally:
-            os.unlink(tmp)
-        if report.fatal:
-            s.rollback()
-        else:
-            s.commit()
+            row = jobs.call_job(current_app._get_current_object(), s, "reference_import", params,
+                                actor=current_user())
+        except jobs.JobsError as e:
+            flash(e.message, "error")
+            return redirect(url_for("identity.references_upload", code=code))
+        if row.status == "failed":
+            flash(f"{row.error}（{row.error_code}）", "error")
+            return redirect(url_for("identity.references_upload", code=code))
+        report = references.report_from_dict(row.result["report"])
     total = s.scalar(select(func.count(Student.id)).where(Student.term_id == term.id)) or 0
     with_ref = s.scalar(select(func.count(Student.id)).where(Student.term_id == term.id,
                                                               Student.reference_encoding.is_not(None))) or 0
     return render_template("identity/references.html", term=term, report=report, total=total, with_ref=with_ref)
+
+
+def references_job(app, s, params: dict, progress) -> dict:
+    """The ``reference_import`` job (:data:`kiosk.jobs.JOB_KINDS`): the archive is read
+    from the store by hash (verified), imported, and removed from the store again."""
+    from ..models import User  # noqa: PLC0415
+
+    store = app.extensions["kiosk_store"]
+    term = s.get(Term, params["term_id"])
+    data = store.get_verified(params["sha256"])
+    fd, tmp = tempfile.mkstemp(prefix="refs-", suffix=".zip")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        report = references.import_references(s, store, term, tmp, key=params["key"],
+                                              actor=s.get(User, params["user_id"]), ip=params.get("ip"),
+                                              source_name=params.get("source_name"),
+                                              progress=lambda n, name: n % 25 or progress(n, 0))
+    finally:
+        os.unlink(tmp)
+    if report.fatal:
+        s.rollback()                            # nothing written (the report says why)
+    else:
+        s.commit()
+    store.path_for(params["sha256"]).unlink(missing_ok=True)   # the upload, not a photo
+    return {"report": references.report_to_dict(report)}

@@ -4,8 +4,9 @@ Imaging-unit users see and submit jobs of their own unit; admins see every job, 
 submit for any unit, and decide the photos that wait for a person (``pending``: would
 replace an approved photo; ``review``: QC warned or the archive was ambiguous).
 
-The upload is saved under ``<instance>/intake/`` and processed by the app's background
-runner (:mod:`kiosk.jobs`) in the worker pool; the job page polls
+The upload is saved under ``<instance>/intake/`` and processed through the job API
+(:func:`kiosk.jobs.start_intake`: the in-process worker pool or Celery workers, as
+configured); the job page polls
 ``/unit/jobs/<id>/status`` (JSON) for its progress, which lives in the job's database
 row — a reload, or another browser, shows the same.  The saved upload is deleted when
 the job ends (every photo's bytes are in the photo store by then).
@@ -109,8 +110,7 @@ def _job_or_404(job_id: int) -> IntakeJob:
 
 def _check_stale(job: IntakeJob) -> None:
     """A job the runner no longer has and whose heartbeat stopped is reported interrupted."""
-    r = jobs.runner(current_app._get_current_object())
-    if r.is_active(job.id):
+    if jobs.is_active(current_app._get_current_object(), job.id):
         return
     stale = intake.is_stale(job) or (job.status == "queued" and utcnow() - job.created_at > intake.STALE_AFTER)
     if stale:
@@ -182,7 +182,7 @@ def upload():
         return _answer(None, _("上传的文件为空"), 400)
     try:
         workers = jobs.worker_count(current_app.config.get("JOBS_WORKERS"))
-        jobs.check_backend(current_app.config.get("JOBS_BACKEND"))
+        jobs.backend(current_app)
     except jobs.JobsError as e:
         path.unlink(missing_ok=True)
         s.rollback()
@@ -195,31 +195,8 @@ def upload():
                  ip=client_ip(), file=job.source_name, size=path.stat().st_size, sha256=job.source_sha256)
     s.commit()
     app = current_app._get_current_object()
-    jobs.runner(app).submit(job.id, _run, app, job.id, str(path), manifest, workers)
+    jobs.start_intake(app, job.id, path, manifest, workers=workers, delete_source=True)
     return _answer(job, None, 202)
-
-
-def _run(app, job_id: int, path: str, manifest, workers: int) -> None:
-    """The background part: its own session, commits as it goes, never raises."""
-    from ..db import get_db  # noqa: PLC0415
-
-    s = get_db(app).sessionmaker()
-    try:
-        job = s.get(IntakeJob, job_id)
-        intake.run_job(s, app.extensions["kiosk_store"], job, path, manifest=manifest, workers=workers,
-                       profile=app.config.get("QC_PROFILE") or "chsi_xueli_v1", commit=s.commit)
-    except intake.IntakeError:
-        pass                                    # recorded on the job by run_job
-    except Exception:  # noqa: BLE001 - recorded on the job; the trace goes to the log
-        app.logger.exception("intake job %s failed", job_id)
-        s.rollback()
-        job = s.get(IntakeJob, job_id)
-        if job is not None and job.status not in ("done", "failed"):
-            intake.fail_job(s, job, "internal", "服务器内部错误，任务中止；已处理的文件已保存")
-            s.commit()
-    finally:
-        s.close()
-        Path(path).unlink(missing_ok=True)
 
 
 def _answer(job: IntakeJob | None, error: str | None, status: int):

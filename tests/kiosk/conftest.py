@@ -27,6 +27,7 @@ from kiosk.db import get_db
 
 from tests.conftest import require_or_skip
 from tests.pg import PgServer, PgUnavailable
+from tests.redis_server import RedisServer, RedisUnavailable
 
 DB_BACKENDS = ("sqlite", "pg")
 
@@ -134,6 +135,32 @@ def db_backend(request, monkeypatch):
     _ACTIVE.clear()
     _dispose_apps()
     admin.drop(db_name)
+
+
+@pytest.fixture(scope="session")
+def redis_server():
+    """A Redis server for this test run, on a free port (or skip with the reason)."""
+    if os.environ.get("KIOSK_TEST_REDIS_URL"):
+        yield None
+        return
+    srv = RedisServer()
+    try:
+        srv.start()
+    except RedisUnavailable as e:
+        require_or_skip(f"Redis not available: {e}")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The test's broker URL (emptied first: no task of an earlier test is left)."""
+    if redis_server is None:
+        return os.environ["KIOSK_TEST_REDIS_URL"]
+    if not redis_server.ping():                 # a test stopped it: start it again
+        redis_server.start()
+    redis_server.flush()
+    return redis_server.url
 
 
 def make_app(tmp_path, **extra):

@@ -46,10 +46,15 @@ def test_worker_count_and_backend():
     assert jobs.worker_count(0) == 0 and jobs.worker_count("3") == 3
     with pytest.raises(jobs.JobsError):
         jobs.worker_count(-1)
-    jobs.check_backend("inprocess")
+    assert jobs.check_backend(None) == "inprocess" == jobs.check_backend("inprocess")
     with pytest.raises(jobs.JobsError) as e:
-        jobs.check_backend("celery")
-    assert "JOBS_BACKEND" in e.value.message
+        jobs.check_backend("rq")
+    assert e.value.code == "backend" and "JOBS_BACKEND" in e.value.message
+    # Celery needs its broker: refused clearly without one, accepted with one.
+    with pytest.raises(jobs.JobsError) as e:
+        jobs.check_backend("celery", {"CELERY_BROKER_URL": None})
+    assert e.value.code == "config" and "CELERY_BROKER_URL" in e.value.message
+    assert jobs.check_backend("celery", {"CELERY_BROKER_URL": "redis://127.0.0.1:1/0"}) == "celery"
 
 
 def test_runner_runs_jobs_one_at_a_time_in_the_background(app):

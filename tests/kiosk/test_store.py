@@ -69,3 +69,20 @@ def test_deferred_sync_skips_fsync_until_sync_and_only_in_its_thread(tmp_path, m
     assert calls["sync"] == 2                                             # the block's end syncs
     st.put(b"after")
     assert calls["fsync"] == 4
+
+
+def test_get_verified_names_the_hash_of_a_stale_or_missing_copy(tmp_path):
+    """Workers on other machines read photos by hash: a torn or stale copy on the shared
+    mount is an error naming the hash, never other bytes."""
+    st = PhotoStore(tmp_path)
+    data = b"\xff\xd8 the real photo \xff\xd9" * 50
+    h = st.put(data)
+    assert st.get_verified(h) == data
+    st.path_for(h).write_bytes(data[:100])                  # torn: half a copy
+    with pytest.raises(StoreError) as e:
+        st.get_verified(h)
+    assert e.value.code == "store_mismatch" and e.value.sha256 == h and h in str(e.value)
+    st.path_for(h).unlink()
+    with pytest.raises(StoreError) as e:
+        st.get_verified(h)
+    assert e.value.code == "store_missing" and e.value.sha256 == h

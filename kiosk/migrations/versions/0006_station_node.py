@@ -7,16 +7,16 @@ syncing later.  On the central server ``station_tokens`` holds the nodes' creden
 ``sync_outbox`` holds what is still to send and ``sync_state`` its small state.
 ``students.withdrawn_at`` marks a student taken off the roster (kept, never deleted).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0005'
-down_revision = '0004'
+revision = '0006'
+down_revision = '0005'
 branch_labels = None
 depends_on = None
 
