@@ -28,7 +28,7 @@ def world(app):
     return term
 
 
-def test_build_started_on_one_web_process_is_followed_on_another(tmp_path):
+def test_build_started_on_one_web_process_is_followed_on_another(tmp_path, db_backend):
     web1 = make_app(tmp_path)
     web2 = make_app(tmp_path)                       # a second process: same database, its own memory
     world(web1)
@@ -57,7 +57,7 @@ def test_build_started_on_one_web_process_is_followed_on_another(tmp_path):
     assert c2.get("/admin/batches/jobs/nope").status_code == 404
 
 
-def test_a_build_that_cannot_run_fails_with_its_code_and_reason(tmp_path):
+def test_a_build_that_cannot_run_fails_with_its_code_and_reason(tmp_path, db_backend):
     app = make_app(tmp_path)
     s = get_db(app).sessionmaker()
     setup_term(s, n=2)                              # nobody has an approved photo
@@ -73,7 +73,7 @@ def test_a_build_that_cannot_run_fails_with_its_code_and_reason(tmp_path):
     s.close()
 
 
-def test_confirm_list_download_goes_through_the_job_api_and_leaves_nothing_behind(tmp_path):
+def test_confirm_list_download_goes_through_the_job_api_and_leaves_nothing_behind(tmp_path, db_backend):
     app = make_app(tmp_path)
     world(app)
     c = app.test_client()

@@ -121,7 +121,8 @@ def test_two_workers_report_equals_in_process_report_file_for_file(cluster, tmp_
     xh = students(app, 12)
     z, n = mixed_archive(tmp_path, xh)
 
-    ref_app = make_app(tmp_path / "ref", JOBS_WORKERS=0)             # in-process, SQLite, inline
+    ref_app = make_app(tmp_path / "ref", JOBS_WORKERS=0,               # in-process, SQLite, inline
+                       DATABASE_URL=f"sqlite:///{tmp_path / 'ref' / 'instance' / 'kiosk.sqlite3'}")
     assert students(ref_app, 12) == xh
     rs = get_db(ref_app).sessionmaker()
     from kiosk.services import terms  # noqa: PLC0415
