@@ -294,13 +294,23 @@ _cache: dict[tuple[str, float], Profile] = {}
 _cache_lock = threading.Lock()
 
 
+#: ``(path, mtime) -> profile.extends`` so a cache lookup costs a ``stat`` per file, not
+#: a TOML parse (parsing the profile on every ``check_photo`` took ~1.5 ms of a ~40 ms run).
+_parent_cache: dict[tuple[str, float], object] = {}
+
+
 def _mtime_key(path: Path) -> float:
     """Newest mtime over the file and its parents (so editing a parent refreshes children)."""
     t = path.stat().st_mtime
-    try:
-        parent = _read(path).get("profile", {}).get("extends")
-    except ProfileError:
-        return t
+    pk = (str(path), t)
+    if pk in _parent_cache:
+        parent = _parent_cache[pk]
+    else:
+        try:
+            parent = _read(path).get("profile", {}).get("extends")
+        except ProfileError:
+            return t
+        _parent_cache[pk] = parent
     if isinstance(parent, str):
         pp = PROFILE_DIR / f"{parent}.toml"
         if pp.is_file() and pp != path:
