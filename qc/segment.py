@@ -114,6 +114,30 @@ def _lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.linalg.lstsq(a, b, rcond=None)[0]
 
 
+def _quantile(r: np.ndarray, q: float) -> float:
+    """``numpy.quantile(r, q)`` (default "linear" method) for 1-D ``r``, to float rounding.
+
+    Through one ``np.partition`` of the two neighbouring order statistics (virtual index
+    ``(n − 1)·q``, linear interpolation) without numpy's generic dispatch, which cost
+    ten times the selection itself here (9 calls per photo).  Differs from numpy's
+    value by at most a few ulps (numpy rounds the virtual index differently).
+    """
+    n = len(r)
+    vi = n * q + (1.0 + q * (1.0 - 1.0 - 1.0)) - 1.0
+    lo = int(np.floor(vi))
+    lo = min(max(lo, 0), n - 1)
+    hi = min(lo + 1, n - 1)
+    part = np.partition(r, (lo, hi)) if hi != lo else np.partition(r, lo)
+    a, b = float(part[lo]), float(part[hi])
+    g = vi - np.floor(vi)
+    if vi < 0:
+        return a
+    if vi >= n - 1:
+        return float(part[n - 1])
+    d = b - a
+    return b - d * (1.0 - g) if g >= 0.5 else a + d * g
+
+
 def _design(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(x), x, y, x * x, x * y, y * y], axis=1)
 
@@ -221,7 +245,7 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
             beta = _lstsq(X[keep], v[keep])
             r = np.abs(X @ beta - v)
             if keep.sum() > 30:
-                keep = r <= np.quantile(r, 0.8)
+                keep = r <= _quantile(r, 0.8)
         coeffs.append(beta)
         resid_total += (X @ beta - v) ** 2
     resid = np.sqrt(resid_total)
@@ -229,7 +253,9 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     person_de = float(np.clip(p.person_de_min + p.person_de_per_residual * median_resid,
                               p.person_de_min, p.person_de_max))
 
-    model = np.stack([_surface(b, xcol, yrow) for b in coeffs], axis=-1).astype(np.float32)
+    model = np.empty((sh, sw, 3), np.float32)
+    for c, b in enumerate(coeffs):
+        model[..., c] = _surface(b, xcol, yrow)
     de = norm3(small - model)
     bg_lab = tuple(float(np.median(small[..., c][sample])) for c in range(3))
 

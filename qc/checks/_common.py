@@ -180,7 +180,8 @@ def cheek_masks(ctx) -> tuple[np.ndarray, np.ndarray]:
         fc = face_crop(ctx)
         lm = fc.landmarks
         h, w = fc.gray.shape
-        yy, xx = np.mgrid[0:h, 0:w]
+        # Broadcast a row and a column instead of two full (H, W) coordinate grids.
+        yy, xx = np.arange(h, dtype=np.float64)[:, None], np.arange(w, dtype=np.float64)[None, :]
         out = []
         for a, b in ((2, 31), (14, 35)):
             cx, cy = (lm[a] + lm[b]) / 2.0
