@@ -272,6 +272,10 @@ def _cross_validate(p: Profile) -> None:
     if (p.template.width, p.template.height) != (dims.width, dims.height):
         raise ProfileError(f"template.width/height ({p.template.width}×{p.template.height}) differ from "
                            f"checks.dimensions ({dims.width}×{dims.height})")
+    bg, ex = p.thresholds("background_colour"), p.thresholds("exposure")
+    if tuple(ex.backdrop_rgb) != tuple(bg.target_rgb):
+        raise ProfileError(f"checks.exposure.backdrop_rgb ({list(ex.backdrop_rgb)}) differs from "
+                           f"checks.background_colour.target_rgb ({list(bg.target_rgb)})")
     dpi = p.thresholds("dpi")
     if abs(p.template.dpi - dpi.dpi) > dpi.tolerance:
         raise ProfileError(f"template.dpi ({p.template.dpi}) differs from checks.dpi.dpi ({dpi.dpi:g})")
