@@ -251,6 +251,13 @@ def person_gain(gain: float):
     return fn
 
 
+def photo_gain(gain: float):
+    """Scale every pixel value of the finished photo (camera exposure; ``post_fn``)."""
+    def fn(rgb):
+        return np.clip(rgb.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+    return fn
+
+
 def person_cast(r: float, g: float, b: float):
     def fn(p, alpha, lm):
         return p * np.array([r, g, b], np.float32)

@@ -3,16 +3,11 @@
 the same sitter, and the corpus's own real wink)."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import qc
 from qc.types import Status
 from tests.qc import fixtures as fx
-
-
-def _gain(g: float):
-    return lambda rgb: np.clip(rgb.astype(np.float32) * g + 0.5, 0, 255).astype(np.uint8)
 
 
 @pytest.mark.parametrize("portrait", ["frll_009_neutral_front.jpg", "pichai_blue_bg.jpg"])
@@ -22,7 +17,7 @@ def test_photo_darkened_one_stop_fails_exposure(portrait, corpus_dir):
     pichai is the darkest-skinned golden portrait (face luma ~105 as taken): the face
     band alone could not fail him at × 0.5 without failing darker skin as taken."""
     ok = qc.check_photo(fx.make_spec_photo(corpus_dir / portrait), name="ok.jpg")["exposure"]
-    dark = qc.check_photo(fx.make_spec_photo(corpus_dir / portrait, post_fn=_gain(0.5)), name="dark.jpg")["exposure"]
+    dark = qc.check_photo(fx.make_spec_photo(corpus_dir / portrait, post_fn=fx.photo_gain(0.5)), name="dark.jpg")["exposure"]
     assert ok.status is Status.PASS and abs(ok.measured["backdrop_dl"]) < 3
     assert dark.status is Status.FAIL
     assert dark.code == "exposure.underexposed"
