@@ -154,7 +154,7 @@ def _make_face_crop(ctx) -> FaceCrop:
     crop = cv2.warpAffine(ctx.rgb, m, (w, h), flags=interp, borderMode=cv2.BORDER_REPLICATE)
     ones = np.full(ctx.rgb.shape[:2], 255, np.uint8)
     valid = cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0) > 0
-    lm = np.c_[f.landmarks, np.ones(len(f.landmarks))] @ m.T
+    lm = f.landmarks @ m[:, :2].T + m[:, 2]   # (np.c_ with a ones column cost 0.3 ms)
     hull = cv2.convexHull(np.round(lm).astype(np.int32))
     mask = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
