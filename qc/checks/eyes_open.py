@@ -64,33 +64,27 @@ def per_eye(ctx) -> tuple[float, float]:
 
     Memoised on the context.  Two landmark fits on the 240×260 levelled crop (~1 ms each).
     """
-    def make():
-        from .. import faces as _faces  # noqa: PLC0415
+    return ctx.memo("eyes_per_eye", lambda: _mirror_fits(face_crop(ctx)))
 
-        fc = face_crop(ctx)
-        img, lm = fc.rgb, fc.landmarks
-        w = img.shape[1]
-        cut = int(round(CROP_EYE_MID[0]))
-        # A box symmetric about the eye midpoint, around the landmarks (brows to chin).
-        half = float(max(CROP_EYE_MID[0] - lm[:, 0].min(), lm[:, 0].max() - CROP_EYE_MID[0]))
-        top = float(lm[17:27, 1].min())
-        box = _faces.Box(int(round(CROP_EYE_MID[0] - half)), int(round(top)),
-                         int(round(CROP_EYE_MID[0] + half)), int(round(lm[8, 1])))
-        flipped = img[:, ::-1]
-        # The crop is 2·CROP_EYE_MID[0] wide, so the flip mirrors about the eye midpoint.
-        assert w == 2 * cut, "face crop must be centred on the eye midpoint"
-        out = []
-        for keep_left in (True, False):
-            sym = img.copy()
-            if keep_left:
-                sym[:, cut:] = flipped[:, cut:]
-            else:
-                sym[:, :cut] = flipped[:, :cut]
-            pts = _faces.landmarks_for(sym, box)
-            out.append((ear(pts[36:42]) + ear(pts[42:48])) / 2.0)
-        return out[0], out[1]
 
-    return ctx.memo("eyes_per_eye", make)
+def _mirror_fits(fc) -> tuple[float, float]:
+    from .. import faces as _faces  # noqa: PLC0415
+
+    img, lm = fc.rgb, fc.landmarks
+    cut = int(round(CROP_EYE_MID[0]))
+    # The crop is 2·CROP_EYE_MID[0] wide, so a flip mirrors it about the eye midpoint.
+    if img.shape[1] != 2 * cut:
+        raise ValueError("face crop must be centred on the eye midpoint")
+    # A box symmetric about the eye midpoint, around the landmarks (brows to chin).
+    half = float(max(CROP_EYE_MID[0] - lm[:, 0].min(), lm[:, 0].max() - CROP_EYE_MID[0]))
+    box = _faces.Box(int(round(CROP_EYE_MID[0] - half)), int(round(float(lm[17:27, 1].min()))),
+                     int(round(CROP_EYE_MID[0] + half)), int(round(lm[8, 1])))
+    left, right = img[:, :cut], img[:, cut:]
+    res = []
+    for sym in (np.concatenate([left, left[:, ::-1]], axis=1), np.concatenate([right[:, ::-1], right], axis=1)):
+        pts = _faces.landmarks_for(sym, box)
+        res.append((ear(pts[36:42]) + ear(pts[42:48])) / 2.0)
+    return res[0], res[1]
 
 
 _SIDE_ZH = {"left": "左眼", "right": "右眼"}
