@@ -20,6 +20,9 @@ Rule (spec §4).  Two measures:
   ``background_colour``'s finding.  ``backdrop_dl`` ≥ ``backdrop_dl_pass_min`` passes,
   ≥ ``backdrop_dl_warn_min`` warns, below fails.
 
+``measured``: ``mean``, ``clipped``, and ``backdrop_dl`` only when the backdrop is the
+spec's colour.
+
 Profile keys: ``pass_min``, ``pass_max``, ``fail_min``, ``fail_max`` (luma),
 ``clip_low``, ``clip_high`` (luma), ``clip_pass_max``, ``clip_warn_max`` (shares 0–1),
 ``backdrop_rgb`` (sRGB, must equal ``background_colour.target_rgb``),
@@ -106,7 +109,9 @@ def check(ctx, t: Thresholds):
     dl = backdrop_dl(ctx, t)
     expected = (f"面部亮度 {t.pass_min:g}–{t.pass_max:g}，过曝/欠曝像素 ≤ {100 * t.clip_pass_max:g}%；"
                 f"蓝色背景亮度不低于标准 L* {-t.backdrop_dl_pass_min:g} 以上")
-    measured = {"mean": r1(mean), "clipped": r1(clipped, 4), "backdrop_dl": None if dl is None else r1(dl)}
+    measured = {"mean": r1(mean), "clipped": r1(clipped, 4)}
+    if dl is not None:   # only when the backdrop is the spec's colour (else not judged)
+        measured["backdrop_dl"] = r1(dl)
     face_ok = t.pass_min <= mean <= t.pass_max and clipped <= t.clip_pass_max
     # The backdrop's level speaks only for a face that is not clearly well exposed.
     dim = dl is not None and mean < t.backdrop_face_max and dl < t.backdrop_dl_pass_min

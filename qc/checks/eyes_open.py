@@ -124,6 +124,8 @@ def check(ctx, t: Thresholds):
         zh_which = f"{_SIDE_ZH[eye]}（学生本人的{'左' if eye == 'left' else '右'}眼，位于{_WHERE_ZH[eye]}）"
         en_which = f"the student's {eye} eye (on the photo's {'right' if eye == 'left' else 'left'})"
         value, need = m, t.eye_pass_min
+        pts = lm[42:48] if eye == "left" else lm[36:42]     # highlight that eye only
+        region = (pts[:, 0].min() - 15, pts[:, 1].min() - 15, pts[:, 0].max() + 15, pts[:, 1].max() + 15)
     return result(NAME, st, measured=measured, expected=expected, reason="closed", unit="EAR", region=region,
                   zh=f"{zh_which}闭合或眯眼（睁眼度 {value:.2f}，要求 ≥ {need:g}）：请让学生自然睁大双眼、平视镜头后重拍",
                   en=f"{en_which} closed or squinting (openness {value:.2f}, ≥ {need:g} required): both eyes open, look into the lens, retake")

@@ -55,6 +55,11 @@ def test_wink_from_same_session_shots_fails_and_names_the_eye(eye, zh, corpus_di
     assert r.measured[eye] < 0.10 < 0.20 < r.measured[other]
     assert r.message_zh.startswith(zh) and "双眼闭合" not in r.message_zh
     assert f"student's {eye} eye" in r.message_en
+    # The highlighted region is that eye's, on the photo's other side (subject's left = image right).
+    from qc.context import PhotoContext
+    x_mid = PhotoContext(img).face.eye_mid[0]
+    x0, _, x1, _ = r.region
+    assert (x0 > x_mid - 16) if eye == "left" else (x1 < x_mid + 16)
 
 
 def test_open_eyes_of_the_same_sitter_pass(corpus_dir):

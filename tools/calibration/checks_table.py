@@ -149,7 +149,7 @@ def exposure_steps(images: Path):
                     data = fx.make_spec_photo(images / name, person_fn=fx.person_gain(g))
                 r = qc.check_photo(data, name=f"{name}@{g}")["exposure"]
                 m = r.measured if isinstance(r.measured, dict) else {}
-                rows.append([name, mode, g, r.status.value, r.code, m.get("mean"), m.get("backdrop_dl")])
+                rows.append([name, mode, g, r.status.value, r.code, m.get("mean"), m.get("backdrop_dl", "")])
     table = []
     for mode in ("photo", "face"):
         for g in EXPOSURE_GAINS:
