@@ -91,7 +91,10 @@ def backdrop_dl(ctx, t: Thresholds) -> float | None:
     from ..colour import rgb_to_lab1  # noqa: PLC0415
     from .background_colour import backdrop_median  # noqa: PLC0415
 
-    med = backdrop_median(ctx)
+    try:
+        med = backdrop_median(ctx)
+    except Exception:  # noqa: BLE001 - no backdrop reading: judge the face alone (the
+        return None    # segmentation's failure shows in the backdrop checks)
     if med is None:
         return None
     target = rgb_to_lab1(t.backdrop_rgb)

@@ -78,3 +78,19 @@ def test_real_wink_names_the_shut_eye(corpus_dir):
 def test_both_eyes_shut_says_both(corpus_dir):
     r = qc.check_photo(corpus_dir / "yale03_sleepy.png")["eyes_open"]
     assert r.status is Status.FAIL and r.message_zh.startswith("双眼")
+
+
+def test_exposure_judges_the_face_alone_when_the_backdrop_cannot_be_read(corpus_dir, monkeypatch):
+    """A segmentation failure must not take the face's exposure verdict with it."""
+    from qc.context import PhotoContext
+
+    data = fx.make_spec_photo(corpus_dir / "frll_009_neutral_front.jpg", post_fn=fx.photo_gain(0.5))
+    ctx = PhotoContext(data)
+
+    def broken(self):
+        raise RuntimeError("segmentation failed")
+
+    monkeypatch.setattr(PhotoContext, "segmentation", property(broken))
+    r = qc.check_photo(ctx)["exposure"]
+    assert r.status is Status.WARN and r.code == "exposure.dark"
+    assert "backdrop_dl" not in r.measured
