@@ -1,20 +1,29 @@
 """QC engine benchmark (not a test): bare detection vs full QC, on real 480×640 photos.
 
-On the golden set of spec crops (tests/qc/golden.py), in one run, median per photo of:
+On the golden set of spec crops (tests/qc/golden.py), in one run, interleaved per
+photo, median per photo of:
 
-  (a) face_recognition's own API: face_locations(img) + face_landmarks(img, locations)
-  (b) qc.check_photo(bytes) without identity
-  (c) qc.check_photo(bytes, reference=<stored 128-d encoding>)
+  (a0) bare detection: decode + face_recognition.face_locations(img, upsample 0)
+       + face_landmarks(img, locations) — the cheapest bare detection that finds a
+       480×640 spec photo's face: the baseline of the targets
+  (a)  the same with face_recognition's default upsampling (1), for reference
+  (b)  qc.check_photo(bytes) without identity
+  (c)  qc.check_photo(bytes, reference=<stored 128-d encoding>), as station and intake
   (enc) one face encoding (face_recognition.face_encodings on a known location)
 
-and the ratios b/a (target ≤ 1.3) and c/(a + enc) (target ≤ 1.15).
+and the ratios b/a0 (target ≤ 1.3) and c/(a0 + enc) (target ≤ 1.15), on the medians and
+on the fastest round of each photo.  The machine is shared: the load average is printed
+with the numbers; compare ratios, not milliseconds.
 
-    .venv/bin/python bench/qc_bench.py [--repeat 5]
+    .venv/bin/python bench/qc_bench.py [--repeat 5] [--profile]
+
+``--profile`` also runs cProfile over the (b) loop and prints the top costs.
 """
 from __future__ import annotations
 
 import argparse
 import io
+import os
 import statistics
 import sys
 import time
@@ -30,7 +39,9 @@ from PIL import Image  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--profile", action="store_true", help="cProfile the full-QC loop and print the top costs")
     args = ap.parse_args()
+    load0 = os.getloadavg()
 
     from tests.conftest import CORPUS
 
@@ -41,7 +52,8 @@ def main() -> None:
     import face_recognition as fr
 
     prof = qc.load_profile()
-    ref = {n: qc.check_photo(b).extra and None for n, b in photos.items()}  # warm-up (models, caches)
+    for b in photos.values():  # warm-up (models, caches)
+        qc.check_photo(b)
     from qc.runner import make_context
 
     encs = {}
@@ -80,15 +92,39 @@ def main() -> None:
             tc.append(time.perf_counter() - t0)
 
     a, a0, b_, c, e = (statistics.median(x) * 1000 for x in (ta, ta0, tb, tc, te))
-    print(f"photos: {len(photos)} real 480x640 spec crops x {args.repeat} rounds")
-    print(f"(a) face_locations + face_landmarks : {a:7.1f} ms   (face_recognition defaults: upsample 1)")
-    print(f"(a0) the same with upsample 0       : {a0:7.1f} ms   (stricter baseline)")
-    print(f"(b) full QC, no identity            : {b_:7.1f} ms")
-    print(f"(c) full QC with identity           : {c:7.1f} ms")
-    print(f"    one face encoding               : {e:7.1f} ms")
-    print(f"b/a       = {b_ / a:.2f}   (target <= 1.30)")
-    print(f"c/(a+enc) = {c / (a + e):.2f}   (target <= 1.15)")
-    print(f"b/a0      = {b_ / a0:.2f}   c/(a0+enc) = {c / (a0 + e):.2f}   (against the stricter baseline)")
+    load1 = os.getloadavg()
+    print(f"photos: {len(photos)} real 480x640 spec crops x {args.repeat} rounds; "
+          f"load average {load0[0]:.2f} -> {load1[0]:.2f} ({os.cpu_count()} cores)")
+    print(f"(a0) face_locations(upsample 0) + face_landmarks : {a0:7.1f} ms   (baseline)")
+    print(f"(a)  the same with upsample 1 (library default)  : {a:7.1f} ms")
+    print(f"(b)  full QC, no identity                        : {b_:7.1f} ms")
+    print(f"(c)  full QC with a stored reference encoding    : {c:7.1f} ms")
+    print(f"     one face encoding                           : {e:7.1f} ms")
+    print(f"b/a0       = {b_ / a0:.2f}   (target <= 1.30)")
+    print(f"c/(a0+enc) = {c / (a0 + e):.2f}   (target <= 1.15)")
+    print(f"b/a = {b_ / a:.2f}   c/(a+enc) = {c / (a + e):.2f}   (against the library's default upsampling)")
+    # On a shared machine other processes inflate some rounds; the fastest of the rounds
+    # of each photo is the closest to the uncontended cost.  Same ratios on those.
+    k = len(photos)
+
+    def best(x):
+        return statistics.median(min(x[i::k]) for i in range(k)) * 1000
+
+    a0m, bm, cm, em = best(ta0), best(tb), best(tc), best(te)
+    print(f"fastest round per photo: a0 {a0m:.1f}  b {bm:.1f}  c {cm:.1f}  enc {em:.1f} ms ->  "
+          f"b/a0 = {bm / a0m:.2f}   c/(a0+enc) = {cm / (a0m + em):.2f}")
+
+    if args.profile:
+        import cProfile
+        import pstats
+
+        pr = cProfile.Profile()
+        pr.enable()
+        for _ in range(args.repeat):
+            for n, b in photos.items():
+                qc.check_photo(b, name=n)
+        pr.disable()
+        pstats.Stats(pr).sort_stats("tottime").print_stats(25)
 
 
 if __name__ == "__main__":

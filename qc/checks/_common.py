@@ -154,7 +154,7 @@ def _make_face_crop(ctx) -> FaceCrop:
     crop = cv2.warpAffine(ctx.rgb, m, (w, h), flags=interp, borderMode=cv2.BORDER_REPLICATE)
     ones = np.full(ctx.rgb.shape[:2], 255, np.uint8)
     valid = cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0) > 0
-    lm = np.c_[f.landmarks, np.ones(len(f.landmarks))] @ m.T
+    lm = f.landmarks @ m[:, :2].T + m[:, 2]   # (np.c_ with a ones column cost 0.3 ms)
     hull = cv2.convexHull(np.round(lm).astype(np.int32))
     mask = np.zeros((h, w), np.uint8)
     cv2.fillConvexPoly(mask, hull, 1)
@@ -180,7 +180,8 @@ def cheek_masks(ctx) -> tuple[np.ndarray, np.ndarray]:
         fc = face_crop(ctx)
         lm = fc.landmarks
         h, w = fc.gray.shape
-        yy, xx = np.mgrid[0:h, 0:w]
+        # Broadcast a row and a column instead of two full (H, W) coordinate grids.
+        yy, xx = np.arange(h, dtype=np.float64)[:, None], np.arange(w, dtype=np.float64)[None, :]
         out = []
         for a, b in ((2, 31), (14, 35)):
             cx, cy = (lm[a] + lm[b]) / 2.0

@@ -56,18 +56,41 @@ def _lines(rgb: np.ndarray, side: str, n: int) -> np.ndarray:
 
 def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
                 share: float) -> tuple[np.ndarray, list[bool], list[float]]:
-    """Per line of the ``n`` outermost lines of ``side``: median CIELAB ``(n, 3)``,
-    whether the line is uniform, and the distance (ΔE*ab) of its median from the edge
-    line's.  The expensive part (colour conversion and medians), shared by this check
-    and the segmentation's frame stripping."""
+    """Per line of the outermost lines of ``side`` (at most ``n``): median CIELAB
+    ``(k, 3)``, whether the line is uniform, and the distance (ΔE*ab) of its median from
+    the edge line's.  The expensive part (colour conversion and medians), shared by this
+    check and the segmentation's frame stripping.
+
+    Lines are measured in chunks from the edge inwards and the scan stops three lines
+    after the first line that ends a frame (not uniform, or off the edge colour): that is
+    all :func:`frame_thickness` reads, so ``k < n`` then.  Most photos have no frame and
+    their sides stop after the first chunk (the shoulders make a side line non-uniform);
+    only a uniform top band is read to the full depth.
+    """
     from ..segment import norm3, rgb_to_lab  # noqa: PLC0415
 
-    lab = rgb_to_lab(_lines(rgb, side, n))          # (n, L, 3)
-    med = np.median(lab, axis=1)                     # (n, 3)
-    dist = norm3(lab - med[:, None, :])
-    uniform = (dist <= tol).mean(axis=1) >= share
-    from_edge = np.sqrt(((med - med[0]) ** 2).sum(axis=-1))
-    return med, uniform.tolist(), from_edge.tolist()
+    lines = _lines(rgb, side, n)
+    meds: list[np.ndarray] = []
+    uniform: list[bool] = []
+    from_edge: list[float] = []
+    start, chunk, stop_at = 0, 4, n
+    while start < min(n, stop_at):
+        end = min(n, start + chunk)
+        lab = rgb_to_lab(lines[start:end])          # (k, L, 3)
+        med = np.median(lab, axis=1)                  # (k, 3)
+        dist = norm3(lab - med[:, None, :])
+        meds.append(med)
+        uniform += ((dist <= tol).mean(axis=1) >= share).tolist()
+        edge = meds[0][0]
+        from_edge += np.sqrt(((med - edge) ** 2).sum(axis=-1)).tolist()
+        if stop_at == n:
+            for i in range(start, end):
+                if not uniform[i] or from_edge[i] > tol:
+                    stop_at = i + 3
+                    break
+        start, chunk = end, 12
+    k = min(n, stop_at, len(uniform))
+    return np.vstack(meds)[:k], uniform[:k], from_edge[:k]
 
 
 def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds, memo=None) -> int:
@@ -85,7 +108,7 @@ def frame_thickness(rgb: np.ndarray, side: str, t: Thresholds, memo=None) -> int
     else:
         med, uniform, from_edge = memo(("border_lines",) + args, lambda: _side_lines(rgb, *args))
     run = 0
-    for i in range(n):
+    for i in range(len(uniform)):
         if not uniform[i] or from_edge[i] > t.uniform_tol_de:
             break
         run += 1

@@ -1,8 +1,11 @@
 """``colour_mode``: 24-bit colour RGB (3 channels × 8 bits), not grey, CMYK, alpha or 16-bit.
 
 Rule (spec §2).  The mode comes from the file; "chroma spread" catches a greyscale
-picture stored as RGB: the 95th percentile of CIELAB chroma C*ab over the image (on a
-≤ 160 px copy) must reach ``min_chroma_p95``.
+picture stored as RGB: the 95th percentile of CIELAB chroma C*ab over the image must
+reach ``min_chroma_p95``.  Measured on the segmentation's small CIELAB working copy
+(``Segmentation.lab_small``, ~240 px wide, shared with the backdrop checks: one
+downscaled copy, one colour conversion per photo; every other pixel of it, ~120 px) —
+on a ≤ 160 px copy of its own only when the segmentation cannot run.
 
 Profile keys: ``bits``, ``min_chroma_p95``.
 Known limits: a photo of a grey-clad student on a grey backdrop is colour but could
@@ -47,6 +50,17 @@ def chroma_p95(rgb: np.ndarray) -> float:
     return float(np.percentile(c, 95))
 
 
+def _chroma(ctx) -> float:
+    try:
+        lab = ctx.segmentation.lab_small
+    except Exception:  # noqa: BLE001 - the segmentation's own failure is reported by its checks
+        lab = None
+    if lab is None:
+        return chroma_p95(ctx.rgb)
+    lab = lab[::2, ::2]  # every other pixel of the working copy: plenty for a 95th percentile
+    return float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 95))
+
+
 def check(ctx, t: Thresholds):
     facts = ctx.facts
     expected = f"RGB {3 * t.bits} 位彩色（3×{t.bits} bit）"
@@ -57,7 +71,7 @@ def check(ctx, t: Thresholds):
         return result(NAME, FAIL, measured=f"{mode} {bits}-bit", expected=expected, reason=f"mode_{mode.lower().replace(';', '')}",
                       zh=f"颜色模式为 {name_zh}（{mode}，{bits} 位），要求 24 位 RGB 彩色：请在相机/软件中选择 RGB 彩色 JPEG 输出",
                       en=f"colour mode is {mode} ({bits}-bit), 24-bit RGB colour required: set the camera/software to RGB colour JPEG")
-    c = chroma_p95(ctx.rgb)
+    c = _chroma(ctx)
     if c < t.min_chroma_p95:
         return result(NAME, FAIL, measured=f"RGB, chroma {r1(c)}", expected=expected, reason="grey",
                       zh=f"照片实际为灰度（色度 {c:.1f}，要求 ≥ {t.min_chroma_p95:g}）：请关闭黑白/单色模式，用彩色拍摄",

@@ -46,12 +46,13 @@ def laplacian_variance(ctx, reference_luma: float = 150.0) -> float:
         import cv2  # noqa: PLC0415
 
         fc = face_crop(ctx)
-        lap = cv2.Laplacian(fc.gray, cv2.CV_64F, ksize=3)
+        # Integer-valued (3×3 kernel on 8-bit luma): exact in float32, variance in float64.
+        lap = cv2.Laplacian(fc.gray, cv2.CV_32F, ksize=3)
         m = cv2.erode(fc.face_mask.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
         if m.sum() < 100:
             m = fc.face_mask
         mean = max(10.0, float(fc.gray[m].mean()))
-        return float(lap[m].var()) * (reference_luma / mean) ** 2
+        return float(lap[m].astype(np.float64).var()) * (reference_luma / mean) ** 2
 
     return ctx.memo(("laplacian_variance", reference_luma), make)
 

@@ -251,6 +251,13 @@ def person_gain(gain: float):
     return fn
 
 
+def photo_gain(gain: float):
+    """Scale every pixel value of the finished photo (camera exposure; ``post_fn``)."""
+    def fn(rgb):
+        return np.clip(rgb.astype(np.float32) * gain + 0.5, 0, 255).astype(np.uint8)
+    return fn
+
+
 def person_cast(r: float, g: float, b: float):
     def fn(p, alpha, lm):
         return p * np.array([r, g, b], np.float32)
@@ -341,3 +348,31 @@ def vertical_gradient(top=(130, 215, 255), bottom=(60, 160, 230)):
         t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
         return (1 - t) * np.array(top, np.float32) + t * np.array(bottom, np.float32) + np.zeros((1, w, 1), np.float32)
     return fn
+
+
+def wink(open_path: str | Path, closed_path: str | Path, eye: str) -> np.ndarray:
+    """A one-eye-shut face from two real shots of the same sitter: the eye region of the
+    closed-eye shot (aligned on the nose and eye corners) blended into the open-eye shot.
+
+    ``eye`` is the shut eye from the subject's side, ``"left"`` or ``"right"`` (the
+    subject's left eye is on the image's right).  Returns ``(H, W, 3)`` uint8 RGB of the
+    open-eye shot's size.
+    """
+    import cv2
+
+    from qc.context import PhotoContext
+
+    o, c = PhotoContext(Path(open_path).read_bytes()), PhotoContext(Path(closed_path).read_bytes())
+    if o.face is None or c.face is None:
+        raise ValueError("both shots need exactly one face")
+    lo, lc = o.face.landmarks, c.face.landmarks
+    idx = list(range(27, 36)) + [36, 39, 42, 45]
+    m, _ = cv2.estimateAffinePartial2D(lc[idx].astype(np.float32), lo[idx].astype(np.float32))
+    warped = cv2.warpAffine(c.rgb, m, (o.width, o.height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    pts = lo[42:48] if eye == "left" else lo[36:42]
+    cx, cy = pts.mean(axis=0)
+    w = float(np.ptp(pts[:, 0]))
+    mask = np.zeros(o.rgb.shape[:2], np.float32)
+    cv2.ellipse(mask, (int(round(cx)), int(round(cy))), (int(round(0.95 * w)), int(round(0.6 * w))), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 0.15 * w)[..., None]
+    return np.clip(o.rgb * (1.0 - mask) + warped * mask + 0.5, 0, 255).astype(np.uint8)
