@@ -92,26 +92,29 @@ class Face:
     score: float
     landmarks: np.ndarray
 
-    @property
+    # The eye geometry is read a dozen times per photo by the checks: computed once per
+    # face (cached in the instance dict, which a frozen dataclass allows for
+    # cached_property), returned read-only so no caller can alter the shared value.
+    @functools.cached_property
     def eye_left(self) -> np.ndarray:
         """Centre of the eye on the image's left (subject's right eye), ``(x, y)``."""
-        return self.landmarks[EYE_IMG_LEFT].mean(axis=0)
+        return _frozen(self.landmarks[EYE_IMG_LEFT].mean(axis=0))
 
-    @property
+    @functools.cached_property
     def eye_right(self) -> np.ndarray:
         """Centre of the eye on the image's right (subject's left eye), ``(x, y)``."""
-        return self.landmarks[EYE_IMG_RIGHT].mean(axis=0)
+        return _frozen(self.landmarks[EYE_IMG_RIGHT].mean(axis=0))
 
-    @property
+    @functools.cached_property
     def eye_mid(self) -> np.ndarray:
-        return (self.eye_left + self.eye_right) / 2.0
+        return _frozen((self.eye_left + self.eye_right) / 2.0)
 
-    @property
+    @functools.cached_property
     def eye_distance(self) -> float:
         """Distance between the two eye centres in pixels."""
         return float(np.linalg.norm(self.eye_right - self.eye_left))
 
-    @property
+    @functools.cached_property
     def roll_deg(self) -> float:
         """Angle of the eye line in degrees; positive when the image-right eye is lower."""
         d = self.eye_right - self.eye_left
@@ -135,6 +138,11 @@ class Face:
         box = Box(int(np.floor(c[:, 0].min())), int(np.floor(c[:, 1].min())),
                   int(np.ceil(c[:, 0].max())), int(np.ceil(c[:, 1].max())))
         return Face(box=box, score=self.score, landmarks=pts)
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 @functools.cache

@@ -100,18 +100,28 @@ def norm3(d: np.ndarray) -> np.ndarray:
     return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
 
-def _lstsq(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _lstsq(a: np.ndarray, b: np.ndarray, ata: "np.ndarray | None" = None,
+           well_posed: "bool | None" = None) -> np.ndarray:
     """Least-squares solution of ``a @ x ≈ b`` for the 6-term backdrop model.
 
     Through the normal equations (a 6×6 solve): the same solution as
     ``numpy.linalg.lstsq`` to ~1e-12 on these well-conditioned designs, at a tenth of the
     cost (the SVD of a few thousand rows took 0.4 ms, nine times a photo).  Falls back to
     ``lstsq`` when the design is (nearly) rank-deficient, e.g. all samples on one row.
+    ``ata`` (``a.T @ a``) and ``well_posed`` (its condition test) may be passed in when
+    several right-hand sides share the design (the three CIELAB channels' first round).
     """
-    ata = a.T @ a
-    if a.shape[0] >= a.shape[1] and np.linalg.cond(ata) < 1e10:
+    if ata is None:
+        ata = a.T @ a
+    if well_posed is None:
+        well_posed = _well_posed(a, ata)
+    if well_posed:
         return np.linalg.solve(ata, a.T @ b)
     return np.linalg.lstsq(a, b, rcond=None)[0]
+
+
+def _well_posed(a: np.ndarray, ata: np.ndarray) -> bool:
+    return bool(a.shape[0] >= a.shape[1] and np.linalg.cond(ata) < 1e10)
 
 
 def _quantile(r: np.ndarray, q: float) -> float:
@@ -238,13 +248,19 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     coeffs = []
     resid_total = np.zeros(int(sample.sum()), dtype=np.float64)
     rounds = 3
+    # The first round's design is the same for the three channels: its normal matrix and
+    # condition test are computed once; the samples of the three channels are gathered
+    # in one pass (rows of V: the same contiguous vectors as small[..., c][sample]).
+    ata0 = X.T @ X
+    ok0 = _well_posed(X, ata0)
+    V = np.ascontiguousarray(small[sample].T, dtype=np.float64)
     for c in range(3):
-        v = small[..., c][sample].astype(np.float64)
+        v = V[c]
         keep = None                 # all samples in the first round
         beta = np.zeros(6)
         for i in range(rounds):  # trimmed least squares: drop the worst 20 % each round
             if keep is None:
-                beta = _lstsq(X, v)
+                beta = _lstsq(X, v, ata0, ok0)
             else:
                 # np.compress: the same rows as X[keep], at a quarter of the cost.
                 beta = _lstsq(np.compress(keep, X, axis=0), np.compress(keep, v))
@@ -297,9 +313,10 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
         holes = padded[1:-1, 1:-1] == 1
         person_small[holes] = 1
 
-    person = cv2.resize(person_small, (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    # 0/1 uint8 masks reinterpreted as bool (views, not copies: the same arrays' values).
+    person = cv2.resize(person_small, (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
     backdrop_small = (de < p.backdrop_share * person_de) & (person_small == 0)
-    background = cv2.resize(backdrop_small.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).astype(bool)
+    background = cv2.resize(backdrop_small.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
 
     crown = None
     if person_small.any():

@@ -42,21 +42,25 @@ def ijg_table(base: np.ndarray, quality: int) -> np.ndarray:
 
 
 _TABLES = {q: (ijg_table(_LUMA, q), ijg_table(_CHROMA, q)) for q in range(1, 101)}
+#: The same tables stacked, ``(100, 64)`` each, row ``q - 1`` for quality ``q``.
+_LUMA_ALL = np.stack([_TABLES[q][0] for q in range(1, 101)]).astype(np.int64)
+_CHROMA_ALL = np.stack([_TABLES[q][1] for q in range(1, 101)]).astype(np.int64)
 
 
 def estimate_quality(quantization: dict[int, list[int]]) -> tuple[int, bool]:
-    """``(quality, exact)`` from Pillow-style quantisation tables (id → 64 values, natural order)."""
+    """``(quality, exact)`` from Pillow-style quantisation tables (id → 64 values, natural order).
+
+    The quality whose IJG tables are nearest (sum of absolute differences, luma plus
+    chroma when present); on a tie the higher quality.  All 100 candidates at once (a
+    Python loop over them cost 0.35 ms a photo).
+    """
     luma = np.asarray(quantization[min(quantization)], dtype=np.int64)
-    chroma = None
+    err = np.abs(_LUMA_ALL - luma).sum(axis=1)
     if len(quantization) > 1:
         chroma = np.asarray(quantization[sorted(quantization)[1]], dtype=np.int64)
-    best, best_err = 0, None
-    for q, (lt, ct) in _TABLES.items():
-        err = int(np.abs(lt - luma).sum())
-        if chroma is not None:
-            err += int(np.abs(ct - chroma).sum())
-        if best_err is None or err < best_err or (err == best_err and q > best):
-            best, best_err = q, err
+        err = err + np.abs(_CHROMA_ALL - chroma).sum(axis=1)
+    best_err = int(err.min())
+    best = int(np.nonzero(err == best_err)[0][-1]) + 1
     return best, best_err == 0
 
 
