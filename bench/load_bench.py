@@ -17,7 +17,7 @@ Against each, at the same time and over real HTTP:
 
 * **stations** — ``--stations`` threads, each an operator of its own 学习中心 who logs
   in, starts a session and, for ``--captures`` students, selects the student, posts a
-  real 1280×720 camera frame (a corpus portrait on the blue backdrop, JPEG q95) to
+  real 1280×720 camera frame (a corpus portrait on the blue backdrop, framed differently for each capture, JPEG q95) to
   ``/api/v1/station/capture`` and approves the result (with the checklist when it warns).
   Timed: capture → verdict per request.
 * **intake** — an imaging-unit account uploads a ZIP of ``--intake`` distinct spec photos
@@ -41,7 +41,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,6 +48,7 @@ import tempfile
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 import zipfile
@@ -58,26 +58,19 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from tests.ports import free_port  # noqa: E402
+
 TERM = "2027-07"
-PORTRAITS = ("frll_009_neutral_front.jpg", "damon_plain_1.jpg", "pichai_blue_bg.jpg", "gates_portrait.jpg",
-             "obama_portrait.jpg", "dorsey_plain.jpg")
+PORTRAIT = "frll_009_neutral_front.jpg"
 PASSWORD = "load-bench-pass"
 
 
 # ---------------------------------------------------------------------------- helpers
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def loadavg() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
 def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
     v = sorted(values)
     k = min(len(v) - 1, max(0, round(q * (len(v) - 1))))
     return v[k]
@@ -139,12 +132,12 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
-import urllib.parse  # noqa: E402  (used by Client.form)
-
 
 # ---------------------------------------------------------------------------- data
-def station_frames() -> list[bytes]:
-    """Real 1280×720 camera frames (corpus portraits on the backdrop) that QC passes or warns."""
+def station_frames(n: int = 12) -> list[bytes]:
+    """``n`` real 1280×720 camera frames: the corpus portrait that passes QC as a camera
+    frame, on the blue backdrop, framed a little differently each time (distinct files,
+    as distinct students would be), JPEG q95; each is checked once to pass or warn."""
     from PIL import Image
 
     from capture.prepare import prepare
@@ -152,12 +145,11 @@ def station_frames() -> list[bytes]:
     from tests.qc.fixtures import camera_frame
 
     out = []
-    for name in PORTRAITS:
-        p = CORPUS / "images" / name
-        if not p.is_file():
-            continue
+    for i in range(n):
+        rgb = camera_frame(CORPUS / "images" / PORTRAIT, size=(1280, 720), face_width=238.0 + 1.1 * i,
+                           crown_y=102.0 + (i % 4) * 3)
         buf = io.BytesIO()
-        Image.fromarray(camera_frame(p, size=(1280, 720))).save(buf, "JPEG", quality=95)
+        Image.fromarray(rgb).save(buf, "JPEG", quality=95)
         data = buf.getvalue()
         if prepare(data, mode="normalize").verdict in ("pass", "warn"):
             out.append(data)
@@ -257,8 +249,9 @@ class Procs:
         self.procs.clear()
 
 
-def start_setup(kind: str, tmp: Path, workers: int | None, web_processes: int = 2):
-    """Start the servers of ``kind``; returns (base_url, Procs, closers, db_url)."""
+def start_setup(kind: str, tmp: Path):
+    """The environment, database URL and stop functions of ``kind``'s servers (PostgreSQL and
+    Redis for ``scaled``; the kiosk processes are started by :func:`run_load`)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("KIOSK_")}
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     env["KIOSK_INSTANCE"] = str(tmp / "instance")
@@ -289,7 +282,7 @@ def run_load(kind: str, args, frames: list[bytes], *, stations: int, per_station
     with tempfile.TemporaryDirectory(prefix=f"load-{kind}-") as tmpd:
         tmp = Path(tmpd)
         (tmp / "instance").mkdir()
-        env, db_url, closers = start_setup(kind, tmp, celery_workers)
+        env, db_url, closers = start_setup(kind, tmp)
         procs = Procs(tmp, env)
         try:
             z, xhs = intake_zip(n_intake, tmp / "unit.zip", 0) if n_intake else (None, [])
@@ -440,7 +433,8 @@ def _drive(base: str, frames: list[bytes], stations: int, per_station: int, z: P
         "setup": kind, "stations": stations, "captures": len(lat), "verdicts": verdicts,
         "station_wall_s": round(station_done[0], 1),
         "captures_per_s": round(len(lat) / station_done[0], 2) if station_done[0] else 0,
-        "capture_p50_ms": round(pct(lat, 0.5) * 1000), "capture_p95_ms": round(pct(lat, 0.95) * 1000),
+        "capture_p50_ms": round(pct(lat, 0.5) * 1000) if lat else None,
+        "capture_p95_ms": round(pct(lat, 0.95) * 1000) if lat else None,
         "errors": len(errors), "error_samples": errors[:10], "loadavg_start": load0, "loadavg_end": loadavg(),
     }
     if z:

@@ -11,11 +11,11 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+from .ports import free_port as _free_port
 
 
 class PgUnavailable(Exception):
@@ -28,12 +28,6 @@ def _bin(name: str) -> str | None:
         return found
     cands = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
     return cands[-1] if cands else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PgServer:

@@ -15,16 +15,11 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from .ports import free_port as _free_port
 
 
 class RedisUnavailable(Exception):
     pass
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:
