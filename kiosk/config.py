@@ -35,7 +35,6 @@ DEFAULTS: dict[str, Any] = {
     # Background jobs: "inprocess" (default) or "celery"
     "JOBS_BACKEND": "inprocess",
     "JOBS_WORKERS": None,            # None → number of CPUs (in-process pool; `kiosk worker` concurrency)
-    "JOBS_NICE": 10,                 # background worker processes run this much nicer than the web (0 = same)
     # Celery backend (JOBS_BACKEND = "celery"; README "Run on several machines")
     "CELERY_BROKER_URL": None,       # redis://host:6379/0 — required for the celery backend
     "CELERY_QUEUE": "kiosk",         # queue the web processes send to and the workers consume

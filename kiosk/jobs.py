@@ -112,10 +112,8 @@ class WorkerPool:
         Called once in each worker process (and once in the calling process when inline).
     """
 
-    def __init__(self, workers: int, initializer: Callable | None = None, initargs: Sequence = (), *,
-                 nice: int = 0):
+    def __init__(self, workers: int, initializer: Callable | None = None, initargs: Sequence = ()):
         self.workers = int(workers)
-        self.nice = max(0, int(nice or 0))
         self.initializer = initializer
         self.initargs = tuple(initargs)
         self._pool: ProcessPoolExecutor | None = None
@@ -128,8 +126,7 @@ class WorkerPool:
         if self._pool is None:
             _single_threaded_env()
             self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_init_worker_process,
-                                             initargs=(self.nice, self.initializer, self.initargs))
+                                             initializer=self.initializer, initargs=self.initargs)
         return self._pool
 
     def _reset(self) -> None:
@@ -226,24 +223,6 @@ class WorkerPool:
 
 def _noop() -> None:
     return None
-
-
-def lower_priority(nice: int) -> None:
-    """Lower this process's CPU priority by ``nice`` (0: unchanged).  Background workers do
-    this so that, on a machine they share with the web, interactive requests — a station's
-    capture waiting for its verdict — get the CPU first; on a machine of their own it
-    changes nothing."""
-    if nice > 0 and hasattr(os, "nice"):
-        try:
-            os.nice(nice)
-        except OSError as e:             # not allowed here: run at the normal priority
-            log.warning("could not lower the worker's priority: %s", e)
-
-
-def _init_worker_process(nice: int, initializer: Callable | None, initargs: tuple) -> None:
-    lower_priority(nice)
-    if initializer is not None:
-        initializer(*initargs)
 
 
 # ---------------------------------------------------------------------- runner
@@ -373,12 +352,9 @@ def run_intake(app, session, job, source, *, manifest=None, workers: int | None 
     store = app.extensions["kiosk_store"]
     profile = app.config.get("QC_PROFILE") or "chsi_xueli_v1"
     if be == "inprocess":
-        from capture import bulk  # noqa: PLC0415
-
         n = worker_count(app.config.get("JOBS_WORKERS") if workers is None else workers)
-        with WorkerPool(n, bulk.init_worker, (profile,), nice=int(app.config.get("JOBS_NICE") or 0)) as pool:
-            return intake.run_job(session, store, job, source, manifest=manifest, pool=pool, profile=profile,
-                                  commit=session.commit, on_progress=on_progress)
+        return intake.run_job(session, store, job, source, manifest=manifest, workers=n, profile=profile,
+                              commit=session.commit, on_progress=on_progress)
 
     def broker_failed(e: Exception, scanned: bool):
         log.error("intake job %s: broker unreachable: %s", job.id, e)

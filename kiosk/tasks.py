@@ -96,10 +96,7 @@ def _init_process(**_kw) -> None:
 
     from .db import get_db  # noqa: PLC0415
 
-    from .jobs import lower_priority  # noqa: PLC0415
-
     get_db(app).engine.dispose(close=False)   # never share the parent's sockets
-    lower_priority(int(app.config.get("JOBS_NICE") or 0))
     bulk.init_worker(app.config.get("QC_PROFILE") or "chsi_xueli_v1")
 
 

@@ -41,22 +41,6 @@ def test_pool_keeps_order_and_survives_a_dying_worker():
         assert {r[2] for i, r in enumerate(flat) if i != 2} == {os.environ.get("OPENBLAS_NUM_THREADS", "1")}
 
 
-def niceness(items):
-    return [os.nice(0) for _ in items]
-
-
-def test_pool_workers_run_at_a_lower_priority_than_the_caller_inline_does_not():
-    """Background checks yield the CPU to the web process's requests (JOBS_NICE); the
-    calling process itself (inline, workers=0) keeps its priority."""
-    mine = os.nice(0)
-    with jobs.WorkerPool(1, nice=5) as pool:
-        assert [r for _, res in pool.map_chunks(niceness, [[1, 2]]) for r in res] == [min(19, mine + 5)] * 2
-    with jobs.WorkerPool(1) as pool:
-        assert [r for _, res in pool.map_chunks(niceness, [[1]]) for r in res] == [mine]
-    inline = jobs.WorkerPool(0, nice=5)
-    assert [r for _, res in inline.map_chunks(niceness, [[1]]) for r in res] == [mine] and os.nice(0) == mine
-
-
 def test_worker_count_and_backend():
     assert jobs.worker_count(None) == (os.cpu_count() or 1)
     assert jobs.worker_count(0) == 0 and jobs.worker_count("3") == 3
