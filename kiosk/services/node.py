@@ -422,7 +422,8 @@ def sync_once(app, client: Client | None = None, *, force_pull: bool = False) ->
     except Offline as e:
         with d.session() as s:
             set_state(s, "online", False)
-            set_state(s, "last_error", {"code": "offline", "message": f"中心服务器不可达：{e}"})
+            set_state(s, "last_error", {"code": "offline", "detail": str(e)[:300],
+                                         "message": "中心服务器不可达：照片和决定已保存在本机，连接恢复后自动同步"})
         raise
     except Refused as e:
         with d.session() as s:

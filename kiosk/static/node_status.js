@@ -34,6 +34,7 @@
         const err = $("node-error");
         err.hidden = !j.last_error;
         err.textContent = j.last_error ? `[${j.last_error.code}] ${j.last_error.message}` : "";
+        err.title = (j.last_error && j.last_error.detail) || "";   // the technical reason, on hover
       }
     } catch (e) {
       el.dataset.state = "unknown";

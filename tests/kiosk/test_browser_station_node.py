@@ -56,6 +56,8 @@ def test_node_station_page_works_offline_and_says_so(tmp_path, db_backend, playw
             page.wait_for_function("document.getElementById('node-online').textContent === '离线'")
             assert page.get_attribute("#node-status", "data-state") == "offline"
             assert "中心服务器不可达" in page.inner_text("#node-error")
+            assert "Errno" not in page.inner_text("#node-error")          # the technical reason: on hover only
+            assert page.get_attribute("#node-error", "title")
             page.fill("#q", xh)
             page.press("#q", "Enter")
             page.wait_for_selector("#student-card:not([hidden])")
