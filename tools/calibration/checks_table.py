@@ -181,8 +181,8 @@ def eyes_cases(corpus_dir: Path):
     for name, label, is_wink, make in items:
         r = qc.check_photo(make(), name=name)["eyes_open"]
         m = r.measured if isinstance(r.measured, dict) else {}
-        rows.append([name, label, m.get("left"), m.get("right"), m.get("joint"), r.status.value,
-                     m.get("eye") if r.status.value in ("warn", "fail") else "", r.message_zh])
+        rows.append([name, label, m.get("left"), m.get("right"), m.get("joint"), m.get("own_fit", ""),
+                     r.status.value, m.get("eye") if r.status.value in ("warn", "fail") else "", r.message_zh])
     return rows
 
 
@@ -291,11 +291,11 @@ def main() -> None:
     for r in etable:
         print(*r, sep="\t")
     eyes = eyes_cases(CORPUS)
-    _write(OUT / "eyes_cases.csv", ["image", "manifest / case", "left_ear", "right_ear", "joint_ear", "status",
-                                    "eye_named", "message_zh"], eyes)
+    _write(OUT / "eyes_cases.csv", ["image", "manifest / case", "left_ear", "right_ear", "joint_ear", "own_fit",
+                                    "status", "eye_named", "message_zh"], eyes)
     for r in eyes:
-        if r[1] != "open" or r[5] != "pass":
-            print(*r[:7], sep="\t")
+        if r[1] != "open" or r[6] != "pass" or r[5] != "both":
+            print(*r[:8], sep="\t")
     pose, summary, pitch = pose_table(CORPUS)
     _write(OUT / "pose_table.csv", ["kind", "image", "frontal / case", "yaw", "pitch", "status", "code"],
            pose + summary + pitch)
