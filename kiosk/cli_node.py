@@ -113,6 +113,28 @@ def register(main: click.Group) -> None:
                 changed = sync.withdraw_student(s, st, actor=cli_actor(), reason=reason)
             click.echo(f"已撤销 {xh}" if changed else f"{xh} 早已撤销")
 
+        @roster_group.command("restore")
+        @click.argument("xh")
+        @click.option("--term", "term_code", required=True)
+        @click.option("--reason", default="")
+        def roster_restore(xh: str, term_code: str, reason: str) -> None:
+            """Put a withdrawn student back on the roster."""
+            from sqlalchemy import select  # noqa: PLC0415
+
+            from .db import get_db  # noqa: PLC0415
+            from .models import Student  # noqa: PLC0415
+            from .services import sync, terms  # noqa: PLC0415
+
+            d = get_db(_app())
+            d.upgrade()
+            with d.session() as s:
+                term = terms.get_term(s, term_code)
+                st = s.scalar(select(Student).where(Student.term_id == (term.id if term else -1), Student.xh == xh))
+                if st is None:
+                    _fail("not_found", f"{term_code} 名单中没有学号 {xh}")
+                changed = sync.restore_student(s, st, actor=cli_actor(), reason=reason)
+            click.echo(f"已恢复 {xh}" if changed else f"{xh} 未被撤销")
+
     # ------------------------------------------------------------------ the node
     @main.command("station-node")
     @click.option("--server", required=True, help="The central server, e.g. https://photo.example.edu.cn")

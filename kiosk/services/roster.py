@@ -488,6 +488,11 @@ def import_roster(session: Session, term: Term, data: bytes, filename: str = "",
                                           f"身份证号 {idcard.mask(rec['id_number'])} 在本批次中已属于学号 {owner}，本行未导入"))
             continue
         cur = existing.get(v["xh"])
+        if cur is not None and cur.withdrawn_at is not None:
+            # A withdrawal is an admin's decision; the roster file does not undo it.
+            report.issues.append(RowIssue(r.rownum, "学号", "withdrawn",
+                                          f"学号 {cur.xh} 已从本期名单撤销，仍保持撤销（如需恢复，请在学生列表中点“恢复”）",
+                                          level="warning"))
         if cur is None:
             new_rows.append({"term_id": term.id, "xh": v["xh"], "created_at": now, "updated_at": now, **rec})
             id_owner[rec["id_number"]] = v["xh"]

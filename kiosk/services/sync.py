@@ -543,14 +543,29 @@ def decide_conflict(session: Session, item: ReviewItem, decision: str, actor: Us
     return item
 
 
-def withdraw_student(session: Session, student: Student, *, actor: User | str | None, reason: str = "") -> bool:
+def withdraw_student(session: Session, student: Student, *, actor: User | str | None, reason: str = "",
+                     ip: str | None = None) -> bool:
     """Take a student off the roster (kept, marked withdrawn); ``True`` when it changed."""
     if student.withdrawn_at is not None:
         return False
     student.withdrawn_at = utcnow()
     session.flush()
     audit.record(session, "student.withdraw", actor=actor, object_type="student", object_id=student.id,
-                 term_id=student.term_id, xh=student.xh, reason=reason)
+                 term_id=student.term_id, ip=ip, xh=student.xh, reason=reason)
+    return True
+
+
+def restore_student(session: Session, student: Student, *, actor: User | str | None, reason: str = "",
+                    ip: str | None = None) -> bool:
+    """Put a withdrawn student back on the roster; ``True`` when it changed.  Photos kept
+    while withdrawn are untouched (an approved one counts again)."""
+    if student.withdrawn_at is None:
+        return False
+    was = student.withdrawn_at
+    student.withdrawn_at = None
+    session.flush()
+    audit.record(session, "student.restore", actor=actor, object_type="student", object_id=student.id,
+                 term_id=student.term_id, ip=ip, xh=student.xh, reason=reason, withdrawn_at=was.isoformat(timespec="seconds"))
     return True
 
 

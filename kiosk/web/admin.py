@@ -5,14 +5,25 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from sqlalchemy import func, select
 
 from .. import db
-from ..i18n import _
+from ..i18n import _, add_translations
 from ..idcard import mask
 from ..models import AuditEntry, ImagingUnit, OrgUnit, Photo, PhotoStatus, Role, Student, Term, User
-from ..services import roster, students, terms, users
+from ..services import roster, students, sync, terms, users
 from .auth import client_ip, current_user, login_required
 
 bp = Blueprint("admin", __name__)
 PAGE = 50
+
+add_translations({
+    "名单": "Roster", "已撤销": "Withdrawn", "恢复": "Restore", "撤销": "Withdraw", "撤销原因": "Reason",
+    "不计入应到人数，不采集、不交付": "Not counted as expected; not captured, not delivered",
+    "请填写撤销原因（如 退学、延期毕业）": "Give a reason for the withdrawal (e.g. left, graduation postponed)",
+    "已撤销 {xh} {name}：不再计入应到人数，不采集、不交付":
+        "Withdrew {xh} {name}: no longer counted as expected, not captured, not delivered",
+    "{xh} 早已撤销": "{xh} was already withdrawn",
+    "已恢复 {xh} {name}": "Restored {xh} {name}",
+    "{xh} 未被撤销": "{xh} is not withdrawn",
+})
 
 
 def _term_or_404(code: str) -> Term:
@@ -28,7 +39,8 @@ def home():
     s = db.session()
     rows = []
     for t in s.scalars(select(Term).order_by(Term.code.desc())):
-        expected = s.scalar(select(func.count(Student.id)).where(Student.term_id == t.id)) or 0
+        expected = s.scalar(select(func.count(Student.id)).where(Student.term_id == t.id,
+                                                                 Student.withdrawn_at.is_(None))) or 0
         approved = s.scalar(select(func.count(Photo.id)).join(Student)
                             .where(Student.term_id == t.id, Photo.status == PhotoStatus.APPROVED.value)) or 0
         rows.append({"term": t, "expected": expected, "approved": approved, "days_left": terms.days_left(t)})
@@ -65,6 +77,37 @@ def term_students(code):
     centres = {u.id: u.name for u in s.scalars(select(OrgUnit))}
     return render_template("admin/students.html", term=term, rows=rows, total=total, q=q, page=page,
                            pages=max(1, -(-total // PAGE)), status=status, centres=centres, mask=mask)
+
+
+#: A withdrawal needs a reason people can read later (退学、延期毕业、转入下一期…).
+MIN_WITHDRAW_REASON = 2
+
+
+@bp.route("/terms/<code>/students/<int:sid>/<action>", methods=["POST"])
+@login_required(Role.ADMIN)
+def student_roster_state(code, sid, action):
+    """Take a student off the term's roster (撤销) or put them back (恢复); audited."""
+    s = db.session()
+    term = _term_or_404(code)
+    st = s.get(Student, sid)
+    if st is None or st.term_id != term.id or action not in ("withdraw", "restore"):
+        abort(404)
+    reason = (request.form.get("reason") or "").strip()[:200]
+    back = url_for("admin.term_students", code=code, q=request.form.get("q") or None,
+                   page=request.form.get("page", type=int) or None)
+    if action == "withdraw":
+        if len(reason) < MIN_WITHDRAW_REASON:
+            flash(_("请填写撤销原因（如 退学、延期毕业）"), "error")
+            return redirect(back)
+        changed = sync.withdraw_student(s, st, actor=current_user(), reason=reason, ip=client_ip())
+        msg = _("已撤销 {xh} {name}：不再计入应到人数，不采集、不交付", xh=st.xh, name=st.name) if changed else \
+            _("{xh} 早已撤销", xh=st.xh)
+    else:
+        changed = sync.restore_student(s, st, actor=current_user(), reason=reason, ip=client_ip())
+        msg = _("已恢复 {xh} {name}", xh=st.xh, name=st.name) if changed else _("{xh} 未被撤销", xh=st.xh)
+    s.commit()
+    flash(msg, "success" if changed else "info")
+    return redirect(back)
 
 
 @bp.route("/terms/<code>/roster", methods=["GET", "POST"])

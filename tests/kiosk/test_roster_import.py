@@ -292,3 +292,23 @@ def test_cli_dry_run_and_fatal(cli_env):
 def test_valid_generator_ids():
     assert all(len(r[3]) == 18 for r in rows(5))
     assert make_valid("11010519491231002") == "11010519491231002X"
+
+
+def test_reimport_keeps_a_withdrawn_student_withdrawn_and_says_so(session, term):
+    """A withdrawal is an admin's decision: the next roster file updates the row but does
+    not put the student back; the report names him as a warning."""
+    from kiosk.services import sync
+
+    body = rows(3)
+    do_import(session, term, csv_bytes(HEADER, body))
+    gone = students(session, term)["0061001000001"]
+    sync.withdraw_student(session, gone, actor="test", reason="延期毕业")
+    session.commit()
+    body[1] = list(body[1])
+    body[1][HEADER.index("专业")] = "法学"
+    rep = do_import(session, term, csv_bytes(HEADER, body))
+    assert rep.updated == 1 and not rep.errors
+    (w,) = rep.warnings
+    assert (w.row, w.code) == (3, "withdrawn") and "0061001000001" in w.message_zh and "恢复" in w.message_zh
+    again = students(session, term)["0061001000001"]
+    assert again.withdrawn_at is not None and again.major == "法学"
