@@ -239,6 +239,8 @@ def test_withdrawn_students_on_the_dashboard_exports_and_batch_page(world):
     assert f'<div class="muted">{gone_xh} 学生已从本期名单撤销，不交付</div>' in page
     page = boss.get("/admin/coverage/2027-07").get_data(as_text=True)
     assert 'id="n-in_batch">3<' in page and 'id="n-expected">4<' in page
+    home = boss.get("/admin/").get_data(as_text=True)          # the terms table counts the same way
+    assert re.findall(r'<td class="num">(\d+)</td>', home.split("<b>2027-07</b>")[1])[:2] == ["4", "3"]
 
 
 def test_admin_builds_a_batch_in_the_background_and_downloads_it(world):
