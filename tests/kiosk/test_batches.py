@@ -405,6 +405,62 @@ def test_a_student_withdrawn_while_the_batch_is_written_is_caught(db_backend, tm
     db.engine.dispose()
 
 
+def test_a_withdrawal_waits_for_the_batch_being_recorded(db_backend, tmp_path):
+    """Once a build has re-checked its students it holds them (PostgreSQL: a share lock on
+    each student row; SQLite: the write lock) until its commit: a withdrawal arriving in
+    that moment waits and lands after the batch, never between the check and the commit."""
+    import threading
+
+    from kiosk.models import Student, Term
+    from kiosk.services import coverage, sync
+
+    app = make_app(tmp_path)
+    store = app.extensions["kiosk_store"]
+    db = get_db(app)
+    with db.session() as s:
+        term, _c, studs = setup_term(s, n=3)
+        approve_all(s, store, studs)
+        tid, victim = term.id, studs[1].id
+    s = db.sessionmaker()
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def withdraw():
+        try:
+            with db.session() as other:
+                sync.withdraw_student(other, other.get(Student, victim), actor="admin", reason="退学")
+            finished.set()
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            errors.append(e)
+
+    thread = threading.Thread(target=withdraw)
+
+    def commit_after_a_withdrawal_tried():
+        thread.start()
+        blocked = not finished.wait(1.0)          # the batch's rows are flushed, its locks held
+        s.commit()
+        assert blocked, "the withdrawal went through while the batch was being recorded"
+
+    try:
+        b, plan = batches.build_batch(s, store, s.get(Term, tid), out_dir=tmp_path / "out", actor="test",
+                                      commit=commit_after_a_withdrawal_tried)
+        thread.join(30)
+        assert finished.is_set() and not errors, errors
+        assert {it.student.id for it in plan.items} == {st.id for st in studs}
+    finally:
+        s.rollback()
+        s.close()
+    with db.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action.in_(["batch.build", "student.withdraw"]))
+                            .order_by(AuditEntry.id)).all()
+        assert [e.action for e in entries] == ["batch.build", "student.withdraw"]
+        assert s.get(Student, victim).withdrawn_at is not None
+        c = coverage.coverage(s, s.get(Term, tid)).total
+        assert (c.expected, c.in_batch, c.withdrawn) == (2, 2, 1)
+        assert batches.plan_batch(s, s.get(Term, tid)).excluded == []    # delivered before it was withdrawn
+    db.engine.dispose()
+
+
 def test_cli_build_shows_the_withdrawn_reason(db_backend, tmp_path, monkeypatch):
     from kiosk.services import sync
 
