@@ -227,6 +227,8 @@ def coverage_show(term_code, unit_code, as_json) -> None:
                f"剩余 {out['days_left']} 天")
     for key, label in coverage.METRICS:
         click.echo(f"  {label:8s} {out[key]:>6}")
+    if out["withdrawn"]:
+        click.echo(f"  已撤销 {out['withdrawn']} 人（不计入应到人数）")
 
 
 @coverage_group.command("export")

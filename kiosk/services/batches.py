@@ -7,6 +7,8 @@ channel.  A student whose earlier photo was delivered and who has a newer approv
 is delivered again (listed as a replacement); an approved photo already delivered never
 is.  Held back, each with a reason:
 
+* students withdrawn from the term's roster (``Student.withdrawn_at``): no longer
+  graduates of this term, so their photo is never delivered;
 * ``unit`` batches: students without a 图像采集码 (CHSI keys the upload by it);
 * students with an open duplicate review item (``duplicate_face``/``duplicate_file``,
   either side of the pair) until someone resolves it.
@@ -46,6 +48,7 @@ KINDS = ("unit", "school")
 NAMINGS = ("xh", "sfzh")
 HOLD_KINDS = (ReviewKind.DUPLICATE_FACE.value, ReviewKind.DUPLICATE_FILE.value)
 REASONS = {
+    "withdrawn": "学生已从本期名单撤销，不交付",
     "no_collect_code": "缺少图像采集码（学生须在学信网获取并在采集时扫码）",
     "duplicate_hold": "疑似同一人或同一照片用于两个学号，待复核后再交付",
 }
@@ -162,6 +165,9 @@ def plan_batch(session: Session, term: Term, *, kind: str = "unit", unit: OrgUni
     for student, photo in pairs:
         if photo.id in delivered:
             continue
+        if student.withdrawn_at is not None:
+            plan.excluded.append({"xh": student.xh, "code": "withdrawn", "reason": REASONS["withdrawn"]})
+            continue
         if kind == "unit" and not (student.collect_code or "").strip():
             plan.excluded.append({"xh": student.xh, "code": "no_collect_code", "reason": REASONS["no_collect_code"]})
             continue
@@ -207,22 +213,35 @@ def _unique_zip_name(session: Session, out_dir: Path, label: str) -> tuple[str, 
 
 def _lock_and_recheck(session: Session, plan: Plan, kind: str) -> None:
     """Under a lock, check nothing changed since the plan: no planned photo delivered
-    through this channel by another build, every one still approved.
+    through this channel by another build, every one still approved, no student of it
+    withdrawn from the roster.
 
     PostgreSQL: the term row is locked (two builds of a term record one after the
-    other) and the planned photos are share-locked, so they cannot be superseded or
-    withdrawn before this batch commits.  SQLite: the write lock is taken now."""
+    other) and the planned photos and their students are share-locked, so the photos
+    cannot be superseded or withdrawn, nor the students taken off the roster, before
+    this batch commits.  SQLite: the write lock is taken now."""
     ids = [it.photo.id for it in plan.items]
+    sids = [it.student.id for it in plan.items]
     lock_rows(session, Term, [plan.term.id])
+    # Students before photos: approving, rejecting and withdrawing photos lock the
+    # student row first and then write the photo, so the other order could deadlock.
+    lock_rows(session, Student, sids, shared=True)
     lock_rows(session, Photo, ids, shared=True)
     taken: set[int] = set()
     still: set[int] = set()
+    gone: set[int] = set()
     for i in range(0, len(ids), 500):
         part = ids[i:i + 500]
         taken.update(session.scalars(select(BatchItem.photo_id).where(BatchItem.kind == kind,
                                                                       BatchItem.photo_id.in_(part))))
         still.update(session.scalars(select(Photo.id).where(Photo.id.in_(part),
                                                             Photo.status == PhotoStatus.APPROVED.value)))
+        gone.update(session.scalars(select(Student.id).where(Student.id.in_(sids[i:i + 500]),
+                                                             Student.withdrawn_at.is_not(None))))
+    if gone:
+        xhs = sorted(it.student.xh for it in plan.items if it.student.id in gone)
+        raise BatchError("withdrawn", f"生成期间有 {len(xhs)} 名学生已从本期名单撤销（学号：{'、'.join(xhs[:10])}"
+                                      f"{' 等' if len(xhs) > 10 else ''}），本批次未记录，请重新生成")
     if taken:
         raise BatchError("conflict", f"另一个批次刚刚交付了其中 {len(taken)} 张照片（同时生成了两个批次），"
                                      "本批次未记录，请刷新后重新生成")
@@ -270,6 +289,7 @@ def build_batch(session: Session, store: PhotoStore, term: Term, *, out_dir: str
     Raises :class:`BatchError` (``empty``, ``hash_mismatch``, ``kind``, ``naming``,
     ``group``, ``name``; ``conflict`` when another build delivered some of the same
     photos meanwhile, ``changed`` when a planned photo was superseded or withdrawn
+    during the build, ``withdrawn`` when a planned student was taken off the roster
     during the build) without recording anything or leaving a ZIP.
     """
     plan = plan_batch(session, term, kind=kind, unit=unit, naming=naming, grouping=grouping)

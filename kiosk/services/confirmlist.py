@@ -61,7 +61,9 @@ def latest_answers(session: Session, photo_ids: list[int]) -> dict[int, str]:
 
 def gather(session: Session, store: PhotoStore | None, term: Term, *, unit: OrgUnit | None = None,
            class_name: str | None = None, thumbnails: bool = False) -> list[ConfirmRow]:
-    stmt = select(Student).where(Student.term_id == term.id)
+    """One row per student of the term (within the unit / class) still on the roster:
+    a withdrawn student is no graduate of this term and has nothing to confirm."""
+    stmt = select(Student).where(Student.term_id == term.id, Student.withdrawn_at.is_(None))
     if unit is not None:
         stmt = stmt.where(Student.centre_id.in_(unit_and_descendant_ids(session, unit.id)))
     if class_name:

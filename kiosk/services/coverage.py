@@ -3,12 +3,14 @@ confirmed — overall and per 学习中心 — and who is still missing an appro
 
 Definitions (per student of the term's roster, within the chosen units):
 
-* ``expected``  on the roster;
+* ``expected``  on the roster and not withdrawn (``Student.withdrawn_at`` unset);
 * ``captured``  has at least one photo of any status;
 * ``approved``  has an approved photo;
 * ``in_batch``  the approved photo is in at least one upload batch (either channel);
 * ``confirmed`` the student's latest self-check answer for the approved photo is 正确;
-* ``wrong_open`` has an open 有误 report (``self_report`` review item).
+* ``wrong_open`` has an open 有误 report (``self_report`` review item);
+* ``withdrawn`` taken off the roster (退学、转期、延期毕业…): counted apart, in none of the
+  others (not expected, not missing, whatever photos they have).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ class Counts:
     in_batch: int = 0
     confirmed: int = 0
     wrong_open: int = 0
+    withdrawn: int = 0      # not in ``expected`` nor in any other count
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -52,11 +55,12 @@ class Coverage:
     by_centre: list[tuple[str, Counts]] = field(default_factory=list)
 
 
-def _student_ids(session: Session, term: Term, unit_ids: set[int] | None) -> list[tuple[int, int | None]]:
-    stmt = select(Student.id, Student.centre_id).where(Student.term_id == term.id)
+def _students(session: Session, term: Term, unit_ids: set[int] | None) -> list[tuple[int, int | None, bool]]:
+    """``(id, centre id, withdrawn)`` of the term's students within the units."""
+    stmt = select(Student.id, Student.centre_id, Student.withdrawn_at.is_not(None)).where(Student.term_id == term.id)
     if unit_ids is not None:
         stmt = stmt.where(Student.centre_id.in_(unit_ids or {-1}))
-    return list(session.execute(stmt))
+    return [(sid, cid, bool(w)) for sid, cid, w in session.execute(stmt)]
 
 
 def scope_ids(session: Session, unit: OrgUnit | None, allowed: set[int] | None) -> set[int] | None:
@@ -68,9 +72,9 @@ def scope_ids(session: Session, unit: OrgUnit | None, allowed: set[int] | None) 
 
 
 def coverage(session: Session, term: Term, unit_ids: set[int] | None = None) -> Coverage:
-    studs = _student_ids(session, term, unit_ids)
-    centre_of = dict(studs)
-    sids = set(centre_of)
+    everyone = _students(session, term, unit_ids)
+    gone = {sid for sid, _cid, w in everyone if w}
+    sids = {sid for sid, _cid, w in everyone if not w}
     captured = {sid for (sid,) in session.execute(
         select(Photo.student_id).join(Student, Student.id == Photo.student_id)
         .where(Student.term_id == term.id).distinct())} & sids
@@ -88,12 +92,13 @@ def coverage(session: Session, term: Term, unit_ids: set[int] | None = None) -> 
     approved_s = set(approved.values())
 
     def count(ids: set[int]) -> Counts:
-        return Counts(len(ids), len(captured & ids), len(approved_s & ids), len(in_batch & ids),
-                      len(confirmed & ids), len(wrong & ids))
+        on = ids - gone
+        return Counts(len(on), len(captured & on), len(approved_s & on), len(in_batch & on),
+                      len(confirmed & on), len(wrong & on), withdrawn=len(ids & gone))
 
     units = {u.id: u for u in session.scalars(select(OrgUnit))}
     per: dict[int | None, set[int]] = {}
-    for sid, cid in studs:
+    for sid, cid, _w in everyone:
         per.setdefault(cid, set()).add(sid)
 
     def label(cid):
@@ -104,16 +109,17 @@ def coverage(session: Session, term: Term, unit_ids: set[int] | None = None) -> 
         return f"{p.name} / {u.name}" if p else u.name
 
     by_centre = sorted(((label(cid), count(ids)) for cid, ids in per.items()), key=lambda x: x[0])
-    return Coverage(total=count(sids), by_centre=by_centre)
+    return Coverage(total=count(sids | gone), by_centre=by_centre)
 
 
 MISSING_HEADERS = ("学号", "姓名", "身份证号", "分部", "学习中心", "班级", "层次", "专业", "照片状态", "采集码")
 
 
 def missing_students(session: Session, term: Term, unit_ids: set[int] | None = None) -> list[Student]:
-    """Students of the term (within the units) without an approved photo, by centre and 学号."""
+    """Students of the term (within the units) without an approved photo, by centre and 学号;
+    withdrawn students are not missing anything."""
     has = select(Photo.student_id).where(Photo.status == PhotoStatus.APPROVED.value)
-    stmt = select(Student).where(Student.term_id == term.id, Student.id.not_in(has))
+    stmt = select(Student).where(Student.term_id == term.id, Student.withdrawn_at.is_(None), Student.id.not_in(has))
     if unit_ids is not None:
         stmt = stmt.where(Student.centre_id.in_(unit_ids or {-1}))
     # NULLS LAST spelled out: PostgreSQL sorts NULL last, SQLite first - the list (and its

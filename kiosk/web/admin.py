@@ -39,10 +39,10 @@ def home():
     s = db.session()
     rows = []
     for t in s.scalars(select(Term).order_by(Term.code.desc())):
-        expected = s.scalar(select(func.count(Student.id)).where(Student.term_id == t.id,
-                                                                 Student.withdrawn_at.is_(None))) or 0
+        on_roster = (Student.term_id == t.id, Student.withdrawn_at.is_(None))   # as the coverage page counts
+        expected = s.scalar(select(func.count(Student.id)).where(*on_roster)) or 0
         approved = s.scalar(select(func.count(Photo.id)).join(Student)
-                            .where(Student.term_id == t.id, Photo.status == PhotoStatus.APPROVED.value)) or 0
+                            .where(*on_roster, Photo.status == PhotoStatus.APPROVED.value)) or 0
         rows.append({"term": t, "expected": expected, "approved": approved, "days_left": terms.days_left(t)})
     return render_template("admin/home.html", rows=rows)
 

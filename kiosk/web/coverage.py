@@ -31,6 +31,7 @@ i18n.add_translations({
     "下载": "Download", "缺照片学生名单（XLSX）": "Students without an approved photo (XLSX)",
     "核对名单": "Confirmation list", "班级（可选）": "Class (optional)", "含照片缩略图": "With thumbnails",
     "生成": "Make", "上传批次": "Upload batches", "未设置": "not set",
+    "已撤销 {n} 人（不计入应到人数）": "{n} withdrawn (not counted as expected)",
     "审核窗口（按学校规程：1月毕业审核 2月15日–6月15日，7月毕业 8月1日–11月30日）":
         "Review window (per the procedure: January graduates 15 Feb–15 Jun, July graduates 1 Aug–30 Nov)",
 })
@@ -89,7 +90,7 @@ def index(code):
     unit, ids = _chosen_unit(user)
     data = cov.coverage(s, term, ids)
     classes = sorted({c for (c,) in s.execute(select(Student.class_name).where(
-        Student.term_id == term.id, Student.class_name.is_not(None)).distinct())})
+        Student.term_id == term.id, Student.class_name.is_not(None), Student.withdrawn_at.is_(None)).distinct())})
     return render_template("coverage/index.html", term=term, unit=unit, units=_units_for(user), data=data,
                            metrics=cov.METRICS, days_left=terms.days_left(term), window_note=window_note(term),
                            classes=classes, can_edit=user.role == Role.ADMIN.value)

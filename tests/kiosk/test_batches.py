@@ -322,3 +322,158 @@ def test_cli_unwritable_output_is_a_clear_error(db_backend, tmp_path, monkeypatc
     assert r.exit_code == 2 and json.loads(r.output)["error"]["code"] == "io"
     with get_db(app).session() as s:
         assert s.scalar(select(func.count()).select_from(Batch)) == 0
+
+
+# ----------------------------------------------------------------- withdrawn students
+def test_withdrawn_students_are_held_back_from_batches_and_not_counted(session, store, tmp_path):
+    """Five students, three with approved photos; one of those and one without any photo
+    are withdrawn.  Batches of both channels carry the two others and list the withdrawn
+    one as held back; coverage expects three (two withdrawn, counted apart); the missing
+    list has only the student on the roster without a photo."""
+    from kiosk.services import coverage, sync
+
+    term, _c, (a, b, c, d, e) = setup_term(session, n=5)
+    ph = approve_all(session, store, [a, b, c])
+    assert sync.withdraw_student(session, b, actor="test", reason="退学")
+    assert sync.withdraw_student(session, e, actor="test", reason="转期")
+    session.commit()
+
+    plan = batches.plan_batch(session, term)
+    assert [it.student.xh for it in plan.items] == [a.xh, c.xh]
+    assert plan.excluded == [{"xh": b.xh, "code": "withdrawn", "reason": "学生已从本期名单撤销，不交付"}]
+    unit, plan = build(session, store, term, tmp_path / "out")
+    files = read_zip(unit.zip_path)
+    assert sorted(n for n in files if n.endswith(".jpg")) == [f"{a.xh}.jpg", f"{c.xh}.jpg"]
+    assert [r["xh"] for r in read_manifest_csv(files["manifest.csv"])] == [a.xh, c.xh]
+    assert f"{b.xh}  学生已从本期名单撤销" in files["summary.txt"].decode()
+    assert {i.student_id for i in unit.items} == {a.id, c.id}
+    assert unit.excluded == [{"xh": b.xh, "code": "withdrawn", "reason": batches.REASONS["withdrawn"]}]
+    school, plan = build(session, store, term, tmp_path / "out", kind="school")
+    assert {i.student_id for i in school.items} == {a.id, c.id} and [x["code"] for x in plan.excluded] == ["withdrawn"]
+    assert session.scalar(select(func.count()).select_from(BatchItem).where(BatchItem.photo_id == ph[b.xh].id)) == 0
+
+    cov = coverage.coverage(session, term)
+    t = cov.total
+    assert (t.expected, t.captured, t.approved, t.in_batch, t.withdrawn) == (3, 2, 2, 2, 2)
+    assert t.to_dict()["withdrawn"] == 2 and t.pct("approved") == pytest.approx(200 / 3)
+    assert [(name, x.expected, x.withdrawn) for name, x in cov.by_centre] == [("西安分部 / 雁塔学习中心", 3, 2)]
+    assert [s.xh for s in coverage.missing_students(session, term)] == [d.xh]
+    _data, n = coverage.missing_xlsx(session, term)
+    assert n == 1
+
+
+def test_a_student_withdrawn_while_the_batch_is_written_is_caught(db_backend, tmp_path):
+    """The plan is made, the ZIP is being written, and meanwhile (another connection)
+    an admin withdraws one of the planned students: the batch is refused, nothing is
+    recorded and no ZIP is left; the next build holds the student back."""
+    from kiosk.models import Student, Term
+    from kiosk.services import sync
+
+    app = make_app(tmp_path)
+    store = app.extensions["kiosk_store"]
+    db = get_db(app)
+    with db.session() as s:
+        term, _c, studs = setup_term(s, n=3)
+        approve_all(s, store, studs)
+        tid, xhs, victim = term.id, [x.xh for x in studs], studs[1].id
+    out = tmp_path / "out"
+    s = db.sessionmaker()
+    try:
+        done = []
+
+        def withdraw_meanwhile(_done, _total, _name):
+            if not done:
+                done.append(1)
+                with db.session() as other:
+                    sync.withdraw_student(other, other.get(Student, victim), actor="admin", reason="延期毕业")
+
+        with pytest.raises(batches.BatchError) as e:
+            batches.build_batch(s, store, s.get(Term, tid), out_dir=out, actor="test", commit=s.commit,
+                                on_progress=withdraw_meanwhile)
+        s.rollback()
+        assert done and e.value.code == "withdrawn" and xhs[1] in e.value.message and "撤销" in e.value.message
+        assert list(out.glob("*.zip")) == []
+        assert s.scalar(select(func.count()).select_from(Batch)) == 0
+        assert s.scalar(select(func.count()).select_from(BatchItem)) == 0
+        b, plan = batches.build_batch(s, store, s.get(Term, tid), out_dir=out, actor="test", commit=s.commit)
+        assert [it.student.xh for it in plan.items] == [xhs[0], xhs[2]]
+        assert [(x["xh"], x["code"]) for x in b.excluded] == [(xhs[1], "withdrawn")]
+        assert [p.name for p in out.glob("*.zip")] == [b.zip_name]
+    finally:
+        s.rollback()
+        s.close()
+    db.engine.dispose()
+
+
+def test_a_withdrawal_waits_for_the_batch_being_recorded(db_backend, tmp_path):
+    """Once a build has re-checked its students it holds them (PostgreSQL: a share lock on
+    each student row; SQLite: the write lock) until its commit: a withdrawal arriving in
+    that moment waits and lands after the batch, never between the check and the commit."""
+    import threading
+
+    from kiosk.models import Student, Term
+    from kiosk.services import coverage, sync
+
+    app = make_app(tmp_path)
+    store = app.extensions["kiosk_store"]
+    db = get_db(app)
+    with db.session() as s:
+        term, _c, studs = setup_term(s, n=3)
+        approve_all(s, store, studs)
+        tid, victim = term.id, studs[1].id
+    s = db.sessionmaker()
+    finished = threading.Event()
+    errors: list[BaseException] = []
+
+    def withdraw():
+        try:
+            with db.session() as other:
+                sync.withdraw_student(other, other.get(Student, victim), actor="admin", reason="退学")
+            finished.set()
+        except BaseException as e:  # noqa: BLE001 - asserted below
+            errors.append(e)
+
+    thread = threading.Thread(target=withdraw)
+
+    def commit_after_a_withdrawal_tried():
+        thread.start()
+        blocked = not finished.wait(1.0)          # the batch's rows are flushed, its locks held
+        s.commit()
+        assert blocked, "the withdrawal went through while the batch was being recorded"
+
+    try:
+        b, plan = batches.build_batch(s, store, s.get(Term, tid), out_dir=tmp_path / "out", actor="test",
+                                      commit=commit_after_a_withdrawal_tried)
+        thread.join(30)
+        assert finished.is_set() and not errors, errors
+        assert {it.student.id for it in plan.items} == {st.id for st in studs}
+    finally:
+        s.rollback()
+        s.close()
+    with db.session() as s:
+        entries = s.scalars(select(AuditEntry).where(AuditEntry.action.in_(["batch.build", "student.withdraw"]))
+                            .order_by(AuditEntry.id)).all()
+        assert [e.action for e in entries] == ["batch.build", "student.withdraw"]
+        assert s.get(Student, victim).withdrawn_at is not None
+        c = coverage.coverage(s, s.get(Term, tid)).total
+        assert (c.expected, c.in_batch, c.withdrawn) == (2, 2, 1)
+        assert batches.plan_batch(s, s.get(Term, tid)).excluded == []    # delivered before it was withdrawn
+    db.engine.dispose()
+
+
+def test_cli_build_shows_the_withdrawn_reason(db_backend, tmp_path, monkeypatch):
+    from kiosk.services import sync
+
+    app = make_app(tmp_path)
+    with get_db(app).session() as s:
+        _, _, studs = setup_term(s, n=2)
+        approve_all(s, app.extensions["kiosk_store"], studs)
+        sync.withdraw_student(s, studs[0], actor="test", reason="退学")
+        gone, kept = studs[0].xh, studs[1].xh
+    monkeypatch.setenv("KIOSK_INSTANCE", str(tmp_path / "instance"))
+    r = CliRunner().invoke(cli, ["batch", "build", "--term", "2027-07", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 0, r.output
+    assert "照片 1 张" in r.output and f"    {gone}  学生已从本期名单撤销，不交付" in r.output and kept not in r.output
+    # Nothing left to deliver: the refusal still says who was held back and why.
+    r = CliRunner().invoke(cli, ["batch", "build", "--term", "2027-07", "--out", str(tmp_path / "out")])
+    assert r.exit_code == 1 and "错误 [empty]" in r.output and f"未纳入 {gone}：学生已从本期名单撤销" in r.output

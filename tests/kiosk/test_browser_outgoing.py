@@ -5,10 +5,11 @@ import hashlib
 import zipfile
 
 import pytest
+from sqlalchemy import select
 
 from kiosk.db import get_db
-from kiosk.models import Role
-from kiosk.services import batches, photos
+from kiosk.models import Role, Student
+from kiosk.services import batches, photos, sync
 from tests.browser import LiveServer, browser, screenshot
 
 from .conftest import make_app
@@ -127,6 +128,22 @@ def test_dashboard_shows_the_right_counts(tmp_path, playwright_instance):
         page.select_option("#unit", label="渭滨学习中心".rjust(7, "　"))
         page.click("#unit-btn")
         assert int(page.inner_text("#n-expected")) == 3 and int(page.inner_text("#n-approved")) == 1
+
+
+def test_dashboard_says_who_is_withdrawn_and_not_counted(tmp_path, playwright_instance):
+    app, people = _world(tmp_path)
+    with get_db(app).session() as s:
+        for xh in (people["studs"][1][0], people["others"][2][0]):      # one delivered, one without a photo
+            sync.withdraw_student(s, s.scalar(select(Student).where(Student.xh == xh)), actor="boss", reason="退学")
+    with LiveServer(app) as srv, browser(playwright_instance) as page:
+        _login(page, srv.url, "boss")
+        page.goto(srv.url + "/admin/coverage/2027-07")
+        want = {"expected": 6, "captured": 5, "approved": 4, "in_batch": 3}
+        assert {k: int(page.inner_text(f"#n-{k}")) for k in want} == want
+        assert page.is_visible("#withdrawn-note") and page.inner_text("#withdrawn-note") == "已撤销 2 人（不计入应到人数）"
+        notes = page.locator("#by-centre .withdrawn-note")
+        assert notes.count() == 2 and set(notes.all_inner_texts()) == {"已撤销 1 人（不计入应到人数）"}
+        screenshot(page, "coverage-withdrawn")
 
 
 def test_admin_builds_and_downloads_a_batch_on_the_page(tmp_path, playwright_instance, monkeypatch):

@@ -17,7 +17,7 @@ from kiosk.cli import main as cli
 from kiosk.db import get_db
 from kiosk.idcard import mask
 from kiosk.models import Confirmation
-from kiosk.services import batches, confirmlist, photos
+from kiosk.services import batches, confirmlist, photos, sync
 from tests.browser import ARTIFACTS
 from tests.conftest import require_or_skip
 from upload.confirmlist import HEADERS, xlsx_table_start
@@ -107,6 +107,33 @@ def test_xlsx_has_the_expected_rows(app, session, term_with_photos):
     assert "学信档案" in header_text and "http://x.test/check" in header_text and "2027年6月20日" in header_text
 
 
+def test_withdrawn_students_are_left_off_the_list(app, session, tmp_path):
+    """Three students with approved photos, one withdrawn: two rows, in the XLSX and the
+    PDF, and in a list of the withdrawn student's class; the audit entry counts two."""
+    from sqlalchemy import select
+
+    from kiosk.models import AuditEntry
+
+    store = app.extensions["kiosk_store"]
+    term, centre, studs = setup_term(session, n=3)
+    for st in studs:
+        photos.approve(session, add_photo(session, store, st), "test")
+    sync.withdraw_student(session, studs[1], actor="test", reason="退学")
+    session.commit()
+    assert [r.xh for r in confirmlist.gather(session, store, term)] == [studs[0].xh, studs[2].xh]
+    assert [r.xh for r in confirmlist.gather(session, store, term, unit=centre, class_name="行管2024秋")] == \
+        [studs[0].xh, studs[2].xh]
+    data, _ = confirmlist.build(session, store, term, "xlsx", base_url="http://x.test", actor="test")
+    ws = openpyxl.load_workbook(io.BytesIO(data)).active
+    start = xlsx_table_start(confirmlist.ConfirmHeader("", "", "", "", "", "", ""))
+    assert [row[1] for row in ws.iter_rows(min_row=start + 1, values_only=True)] == [studs[0].xh, studs[2].xh]
+    data, _ = confirmlist.build(session, store, term, "pdf", base_url="http://x.test", actor="test")
+    flat = "".join(p.extract_text() for p in PdfReader(io.BytesIO(data)).pages).replace(" ", "").replace("\n", "")
+    assert studs[0].xh in flat and studs[2].xh in flat and studs[1].xh not in flat and mask(studs[1].id_number) not in flat
+    entries = session.scalars(select(AuditEntry).where(AuditEntry.action == "confirmlist.export")).all()
+    assert [e.detail["students"] for e in entries] == [2, 2]
+
+
 def test_missing_base_url_and_bad_format_are_clear(app, session, term_with_photos):
     term, *_ = term_with_photos
     with pytest.raises(confirmlist.ConfirmListError) as e:
@@ -145,9 +172,26 @@ def test_cli_coverage_show_and_export(db_backend, tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert (out["expected"], out["captured"], out["approved"], out["in_batch"]) == (3, 1, 1, 0)
+    assert out["withdrawn"] == 0
     assert out["review_start"] == "2027-08-01" and out["by_centre"][0]["centre"] == "西安分部 / 雁塔学习中心"
+    r = CliRunner().invoke(cli, ["coverage", "show", "--term", "2027-07"])
+    assert r.exit_code == 0 and "已撤销" not in r.output
     f = tmp_path / "missing.xlsx"
     r = CliRunner().invoke(cli, ["coverage", "export", "--term", "2027-07", "--out", str(f)])
     assert r.exit_code == 0 and "2 人" in r.output
     ws = openpyxl.load_workbook(f).active
     assert [row[0] for row in ws.iter_rows(min_row=2, values_only=True)] == [studs[1].xh, studs[2].xh]
+    # One with the approved photo and one missing it are withdrawn: neither is expected nor missing.
+    with get_db(app).session() as s:
+        for st in (studs[0], studs[2]):
+            sync.withdraw_student(s, s.merge(st), actor="test", reason="转期")
+    r = CliRunner().invoke(cli, ["coverage", "show", "--term", "2027-07", "--json"])
+    out = json.loads(r.output)
+    assert (out["expected"], out["captured"], out["approved"], out["withdrawn"]) == (1, 0, 0, 2)
+    assert [(c["expected"], c["withdrawn"]) for c in out["by_centre"]] == [(1, 2)]
+    r = CliRunner().invoke(cli, ["coverage", "show", "--term", "2027-07"])
+    assert r.exit_code == 0 and "已撤销 2 人（不计入应到人数）" in r.output
+    r = CliRunner().invoke(cli, ["coverage", "export", "--term", "2027-07", "--out", str(f)])
+    assert r.exit_code == 0 and "1 人" in r.output
+    ws = openpyxl.load_workbook(f).active
+    assert [row[0] for row in ws.iter_rows(min_row=2, values_only=True)] == [studs[1].xh]

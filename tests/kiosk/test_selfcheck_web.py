@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import time
 
 import openpyxl
@@ -10,8 +11,8 @@ import pytest
 from sqlalchemy import func, select
 
 from kiosk.db import get_db
-from kiosk.models import AuditEntry, Batch, Confirmation, RateEvent, ReviewItem, Role
-from kiosk.services import photos, terms
+from kiosk.models import AuditEntry, Batch, Confirmation, RateEvent, ReviewItem, Role, Student
+from kiosk.services import photos, sync, terms
 from kiosk.web.selfcheck import GENERIC
 
 from .conftest import login, make_app
@@ -189,6 +190,57 @@ def test_coverage_dashboard_counts_window_and_missing_export(world):
     assert 'id="n-expected">2<' in page and "window-save" not in page
     assert op.get(f"/admin/coverage/2027-07?unit={ids['yanta']}").status_code == 403
     assert op.post("/admin/coverage/2027-07/window", data={}).status_code == 403
+
+
+def _wait_job(client, url):
+    for _ in range(200):
+        j = client.get(url).get_json()
+        if j["state"] != "running":
+            return j
+        time.sleep(0.05)
+    return j
+
+
+def test_withdrawn_students_on_the_dashboard_exports_and_batch_page(world):
+    """One student with an approved photo (雁塔) and one without any (渭滨) withdrawn: not
+    expected, not missing, said as such in total and per centre (Chinese and English);
+    the web-built batch holds the approved one back with the reason shown."""
+    app, ids = world
+    gone_xh = ids["studs"][0][1]
+    with get_db(app).session() as s:
+        for sid in (ids["studs"][0][0], ids["others"][1][0]):
+            sync.withdraw_student(s, s.get(Student, sid), actor="boss", reason="退学")
+    boss = app.test_client()
+    login(boss, "boss", "password-123")
+    page = boss.get("/admin/coverage/2027-07").get_data(as_text=True)
+    for key, n in {"expected": 4, "captured": 4, "approved": 3, "in_batch": 0, "confirmed": 0}.items():
+        assert f'id="n-{key}">{n}<' in page, key
+    assert '<p class="muted" id="withdrawn-note">已撤销 2 人（不计入应到人数）</p>' in page
+    rows = re.findall(r"<tr><td>(.*?)</td>", page.split('id="by-centre"')[1])
+    assert rows == ['宝鸡分部 / 渭滨学习中心<div class="muted withdrawn-note">已撤销 1 人（不计入应到人数）</div>',
+                    '西安分部 / 雁塔学习中心<div class="muted withdrawn-note">已撤销 1 人（不计入应到人数）</div>']
+    page = boss.get(f"/admin/coverage/2027-07?unit={ids['yanta']}&lang=en").get_data(as_text=True)
+    assert 'id="n-expected">3<' in page and "1 withdrawn (not counted as expected)" in page
+    boss.get("/?lang=zh")
+    r = boss.get("/admin/coverage/2027-07/missing.xlsx")
+    ws = openpyxl.load_workbook(io.BytesIO(r.data)).active
+    assert [x[0] for x in ws.iter_rows(min_row=2, values_only=True)] == [ids["studs"][3][1]]
+    op = app.test_client()
+    login(op, "op-weibin", "password-123")
+    page = op.get("/admin/coverage/2027-07").get_data(as_text=True)
+    assert 'id="n-expected">1<' in page and "已撤销 1 人（不计入应到人数）" in page
+    # The batch: three photos, the withdrawn student listed as held back, with the reason.
+    r = boss.post("/admin/batches/2027-07/build", data={"kind": "unit", "naming": "xh"},
+                  headers={"Accept": "application/json"})
+    j = _wait_job(boss, r.get_json()["status_url"])
+    assert j["state"] == "done" and j["photos"] == 3, j
+    assert [(x["xh"], x["code"]) for x in j["excluded"]] == [(gone_xh, "withdrawn")]
+    page = boss.get("/admin/batches/2027-07").get_data(as_text=True)
+    assert f'<div class="muted">{gone_xh} 学生已从本期名单撤销，不交付</div>' in page
+    page = boss.get("/admin/coverage/2027-07").get_data(as_text=True)
+    assert 'id="n-in_batch">3<' in page and 'id="n-expected">4<' in page
+    home = boss.get("/admin/").get_data(as_text=True)          # the terms table counts the same way
+    assert re.findall(r'<td class="num">(\d+)</td>', home.split("<b>2027-07</b>")[1])[:2] == ["4", "3"]
 
 
 def test_admin_builds_a_batch_in_the_background_and_downloads_it(world):
