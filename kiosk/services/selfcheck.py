@@ -94,7 +94,10 @@ def open_report(session: Session, student_id: int) -> ReviewItem | None:
 
 def answer(session: Session, student: Student, photo: Photo, result: str, *, category: str | None = None,
            comment: str | None = None, ip: str | None = None) -> Confirmation:
-    """Record 正确 / 有误.  有误 needs a category and opens (or updates) a review item."""
+    """Record 正确 / 有误.  有误 needs a category and opens (or updates) a review item.
+    A student withdrawn from the term has nothing to confirm (``withdrawn``)."""
+    if student.withdrawn_at is not None:
+        raise SelfCheckError("withdrawn", "你已从本期毕业生名单撤销，这张照片本期不会上报，无需核对")
     if result not in RESULTS:
         raise SelfCheckError("result", "请选择“正确”或“有误”")
     comment = (comment or "").strip()

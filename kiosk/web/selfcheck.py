@@ -23,6 +23,11 @@ GENERIC = "学号或身份证号后 6 位不正确，或暂时没有可核对的
 LIMITED = "尝试次数过多，请 {minutes} 分钟后再试。"
 
 i18n.add_translations({
+    "你已从本期毕业生名单撤销（如延期毕业），这张照片本期不会上报，无需核对。如有疑问请联系你的学习中心。":
+        "You have been withdrawn from this term's graduates (e.g. graduation postponed): this photo will not be "
+        "submitted this term and needs no check. Ask your learning centre if in doubt.",
+    "你已从本期毕业生名单撤销，这张照片本期不会上报，无需核对":
+        "You have been withdrawn from this term's graduates: this photo will not be submitted and needs no check",
     "学生照片自助核对": "Student photo self-check",
     "输入学号和身份证号后 6 位，查看本人的毕业照片并确认是否正确。": "Enter your student number and the last 6 characters of your ID number to see your graduation photo and confirm it.",
     "身份证号后 6 位": "Last 6 of ID number",

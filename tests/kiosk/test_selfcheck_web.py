@@ -69,6 +69,27 @@ def test_student_sees_only_their_photo_and_confirms(world):
         assert s.scalar(select(func.count()).select_from(ReviewItem)) == 0
 
 
+def test_a_withdrawn_student_is_told_there_is_nothing_to_confirm(world):
+    """Withdrawn (e.g. graduation postponed): the photo still shows, no answer is taken."""
+    app, ids = world
+    sid, xh, idn, _name = ids["studs"][1]
+    with get_db(app).session() as s:
+        sync.withdraw_student(s, s.get(Student, sid), actor="test", reason="延期毕业")
+        s.commit()
+    c = app.test_client()
+    assert _check(c, xh, idn).status_code == 302
+    page = c.get("/check/me").get_data(as_text=True)
+    assert 'id="sc-withdrawn"' in page and "无需核对" in page
+    assert 'id="btn-correct"' not in page and 'id="btn-wrong"' not in page
+    r = c.post("/check/me/answer", data={"result": "correct"}, follow_redirects=True)
+    assert "无需核对" in r.get_data(as_text=True)
+    r = c.post("/check/me/answer", data={"result": "wrong", "category": "not_me"}, follow_redirects=True)
+    with get_db(app).session() as s:
+        assert s.scalar(select(func.count()).select_from(Confirmation)) == 0
+        assert s.scalar(select(func.count()).select_from(ReviewItem)) == 0
+    assert "needs no check" in c.get("/check/me?lang=en").get_data(as_text=True)
+
+
 def test_wrong_report_reaches_the_branch_queue_only(world):
     app, ids = world
     sid, xh, idn, name = ids["studs"][1]
