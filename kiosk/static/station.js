@@ -223,6 +223,7 @@
       var box = $("hints");
       text(box, state.student.withdrawn_note);
       box.className = "st-hints notready";
+      drawOverlay(null);            // no framing guide for a student who is not photographed
     }
   }
 
