@@ -437,7 +437,9 @@ def _after_approve(session: Session, photo: Photo, actor: User, ip: str | None, 
 def call_student(session: Session, item: ReviewItem, actor: User, ip: str | None = None) -> tuple[StationCall, bool]:
     """Put the student of a review item at the front of the stations' call list.
 
-    Returns ``(call, created)``; an open call for the student is reused."""
+    Returns ``(call, created)``; an open call for the student is reused.  A withdrawn
+    student is not called (``student_withdrawn``)."""
+    ensure_not_withdrawn(item.student)
     call = session.scalar(select(StationCall).where(StationCall.student_id == item.student_id,
                                                     StationCall.done_at.is_(None)))
     if call is not None:

@@ -590,3 +590,24 @@ def test_withdrawn_student_hot_folder_file_waits_and_qr_code_is_not_stored(stati
     assert r.json["captured"] and r.json["state"]["student"]["id"] == nxt
     with get_db(app).session() as s:
         assert s.get(Photo, r.json["result"]["photo_id"]).original_name == "IMG_0002.JPG"
+
+
+def test_withdrawn_student_is_not_called_from_the_review_queue(station):
+    from kiosk.services import sync
+
+    app, w = station
+    sid = w["studs"][2][0]
+    with get_db(app).session() as s:
+        st = s.get(Student, sid)
+        item = ReviewItem(term_id=st.term_id, kind="identity", student_id=sid, status="open")
+        s.add(item)
+        s.flush()
+        item_id = item.id
+        sync.withdraw_student(s, st, actor="admin", reason="退学")
+    c = _start(app.test_client())
+    r = c.post(f"/station/call/{item_id}", data={"next": "/review/?status=open"}, follow_redirects=True)
+    assert "该学生已从本期名单撤销，不采集" in r.get_data(as_text=True)
+    with get_db(app).session() as s:
+        assert s.scalar(select(StationCall)) is None
+    assert _audit(app, "station.call") == []
+    assert c.post(API + "/next").json["state"]["student"]["id"] != sid
