@@ -38,7 +38,9 @@ review      QC warn (review item ``qc_warn``), or a pass/warn that conflicts: se
 rejected    QC fail, or an original that cannot be normalised (no face, …): kept as a
             ``rejected``/``unusable`` photo with the reasons
 unmatched   no student of the term for the name (unknown key, another term's student,
-            invalid 身份证号, ambiguous); the bytes are kept in the store
+            invalid 身份证号, ambiguous), or the student was withdrawn from the term's
+            roster (code ``withdrawn``; also when withdrawn while the job ran): never
+            recorded as their photo; the bytes are kept in the store
 skipped     refused by the archive reader (unsafe path, link, nested archive, zip bomb…),
             system junk, not an image, or bytes already on record (same SHA-256 as a
             photo of that student, or an earlier file of this archive) — not duplicated
@@ -70,7 +72,7 @@ from ..models import (ImagingUnit, IntakeFile, IntakeJob, Photo, PhotoStatus, Re
                       Term, User, utcnow)
 from ..store import PhotoStore, StoreError
 from . import audit, duplicates, identity, photos
-from .intake_match import Manifest, Matcher, is_photo
+from .intake_match import Manifest, Matcher, is_photo, withdrawn_match
 
 OUTCOMES = ("approved", "review", "rejected", "pending", "unmatched", "skipped", "error")
 OUTCOME_ZH = {"approved": "已通过", "review": "待复核", "rejected": "未通过", "pending": "待确认替换",
@@ -261,8 +263,8 @@ def _scan(c: _Ctx, source: str | Path, matcher: Matcher, limits: Limits, manifes
         m = matcher.match(item.name)
         if not m.ok:
             c.store.put(item.data)           # kept: a fixed roster or manifest can claim it later
-            p.outcome, p.key_kind = "unmatched", m.key_kind
-            p.reasons = [_reason(m.code or "unknown_key", m.message_zh or "无法匹配学生")]
+            p.outcome, p.key_kind, p.xh = "unmatched", m.key_kind, m.xh
+            p.reasons = [_reason(m.code or "unknown_key", m.message_zh or "无法匹配学生", m.message_en or "")]
             continue
         p.student_id, p.xh, p.key_kind, p.collect_code = m.student_id, m.xh, m.key_kind, m.collect_code
         if keep_all:
@@ -384,6 +386,10 @@ def _record_chunk(c: _Ctx, done: list[tuple[_Plan, bytes, Any]], students: dict[
     then their review items and intake rows, in archive order."""
     s = c.session
     outcomes: dict[int, tuple[str, list[dict]]] = {}
+    # Withdrawn from the roster while the job ran (asked now: the loaded rows may be stale).
+    sids = sorted({p.student_id for p, _, _ in done if p.student_id is not None})
+    gone = set(s.scalars(select(Student.id).where(Student.id.in_(sids or [-1]), Student.withdrawn_at.is_not(None))))
+    unmatched: dict[int, _Plan] = {}
 
     def plan_chunk() -> list[tuple[_Plan, str, list[dict], photos.NewPhoto]]:
         todo = []
@@ -391,6 +397,12 @@ def _record_chunk(c: _Ctx, done: list[tuple[_Plan, bytes, Any]], students: dict[
             if isinstance(res, (bulk.ItemError, WorkerCrash)):
                 c.store.put(data)                # kept, so nothing received is lost
                 outcomes[plan.position] = ("error", [_reason(res.code, res.message_zh)])
+                continue
+            if plan.student_id in gone:
+                c.store.put(data)                # kept, like any unmatched file
+                m = withdrawn_match(plan.xh or students[plan.student_id].xh, plan.key_kind)
+                outcomes[plan.position] = ("unmatched", [_reason(m.code, m.message_zh, m.message_en)])
+                unmatched[plan.position] = dataclasses.replace(plan, student_id=None, collect_code=None)
                 continue
             student = students[plan.student_id]
             outcome, status, reasons = _classify(plan, res, student, approved_ids)
@@ -442,7 +454,7 @@ def _record_chunk(c: _Ctx, done: list[tuple[_Plan, bytes, Any]], students: dict[
     for plan, _, _ in done:
         outcome, reasons = outcomes[plan.position]
         photo = photo_of.get(plan.position)
-        c.row(plan, outcome, reasons, photo_id=photo.id if photo is not None else None)
+        c.row(unmatched.get(plan.position, plan), outcome, reasons, photo_id=photo.id if photo is not None else None)
 
 
 def _face_box(report) -> tuple[int, int, int, int] | None:
@@ -931,10 +943,11 @@ def finish_distributed(session: Session, store: PhotoStore, job_id: int) -> Inta
 
 # ---------------------------------------------------------------------------- queries
 def missing_students(session: Session, term: Term) -> list[Student]:
-    """Students of ``term`` with no approved photo (the reconciliation), by 学号."""
+    """Students of ``term`` with no approved photo (the reconciliation), by 学号; students
+    withdrawn from the roster are not missing anything."""
     has = select(Photo.student_id).where(Photo.status == PhotoStatus.APPROVED.value)
-    return list(session.scalars(select(Student).where(Student.term_id == term.id, Student.id.not_in(has))
-                                .order_by(Student.xh)))
+    return list(session.scalars(select(Student).where(Student.term_id == term.id, Student.withdrawn_at.is_(None),
+                                                      Student.id.not_in(has)).order_by(Student.xh)))
 
 
 def job_files(session: Session, job: IntakeJob) -> list[IntakeFile]:

@@ -4,8 +4,9 @@ Imaging units name photos by 学号 (``2061001000001.jpg``), by 身份证号
 (``61011319900101123X.jpg``), or with the student's name in front
 (``张三_2061001000001.JPG``); some send a spreadsheet mapping file names to 学号 (and the
 图像采集码 they scanned).  :class:`Matcher` resolves one file name to one student of the
-term, or says precisely why not (unknown key, a student of another term, a 身份证号 with a
-wrong check digit, a name that fits two students).
+term, or says precisely why not (unknown key, a student of another term, a student
+withdrawn from this term's roster, a 身份证号 with a wrong check digit, a name that fits
+two students).
 
 ``key`` is ``xh`` (学号 only), ``sfzh`` (身份证号 only) or ``auto``: per file, a token
 that is a valid 身份证号 (18 characters with the right ISO 7064 check character, or a
@@ -58,8 +59,9 @@ class Match:
     student_id: int | None = None
     xh: str | None = None
     key_kind: str | None = None          # xh | sfzh | manifest
-    code: str | None = None              # why not: unknown_key | not_in_term | invalid_id | ambiguous_key | …
+    code: str | None = None              # why not: unknown_key | not_in_term | withdrawn | invalid_id | …
     message_zh: str | None = None
+    message_en: str | None = None
     collect_code: str | None = None      # from the manifest, verbatim
 
     @property
@@ -190,6 +192,13 @@ def read_manifest(data: bytes, filename: str = "") -> Manifest:
 
 
 # ---------------------------------------------------------------------------- matcher
+def withdrawn_match(xh: str, key_kind: str | None = None) -> Match:
+    """The file names a student withdrawn from the term's roster: not imported, said why."""
+    return Match(xh=xh, key_kind=key_kind, code="withdrawn",
+                 message_zh=f"学生已从本期名单撤销（学号 {xh}），未导入",
+                 message_en=f"the student ({xh}) was withdrawn from this term's roster; not imported")
+
+
 class Matcher:
     """Resolve file names to students of ``term`` (students loaded once)."""
 
@@ -203,8 +212,11 @@ class Matcher:
         self.by_xh: dict[str, tuple[int, str]] = {}
         self.by_xh_lower: dict[str, tuple[int, str]] = {}
         self.by_id: dict[str, tuple[int, str]] = {}
-        for sid, xh, idn in session.execute(select(Student.id, Student.xh, Student.id_number)
-                                            .where(Student.term_id == term.id)):
+        self.withdrawn: set[int] = set()
+        for sid, xh, idn, gone in session.execute(select(Student.id, Student.xh, Student.id_number,
+                                                         Student.withdrawn_at).where(Student.term_id == term.id)):
+            if gone is not None:
+                self.withdrawn.add(sid)
             self.by_xh[xh] = (sid, xh)
             self.by_xh_lower.setdefault(xh.lower(), (sid, xh))
             if idn:
@@ -221,11 +233,16 @@ class Matcher:
 
     # -------------------------------------------------------------- matching
     def match(self, name: str) -> Match:
+        m = None
         if self.manifest is not None:
             row = self.manifest.lookup(name)
             if row is not None:
-                return self._from_manifest(row)
-        return self._from_name(name)
+                m = self._from_manifest(row)
+        if m is None:
+            m = self._from_name(name)
+        if m.ok and m.student_id in self.withdrawn:
+            return withdrawn_match(m.xh or "", m.key_kind)
+        return m
 
     def _from_manifest(self, row: ManifestRow) -> Match:
         hit = self._xh(row.xh) if row.xh else None

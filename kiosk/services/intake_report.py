@@ -142,7 +142,11 @@ def xlsx_bytes(session: Session, job: IntakeJob) -> bytes:
             ["状态", {"done": "完成", "failed": "失败", "running": "进行中", "queued": "排队中"}.get(job.status, job.status)],
             ["文件总数", len(rows)]]
     info += [[f"{OUTCOME_ZH[o]}（{o}）", counts.get(o, 0)] for o in OUTCOMES]
-    info += [["名单人数", _term_size(session, term)], ["仍缺合格照片的学生", len(missing)]]
+    size, withdrawn = _term_size(session, term)
+    info += [["名单人数", size], ["已撤销学生（不计入名单人数）", withdrawn],
+             ["其中：文件对应已撤销学生、未导入", sum(1 for r in rows if any(
+                 x.get("code") == "withdrawn" for x in r["reasons"]))],
+             ["仍缺合格照片的学生", len(missing)]]
     if job.error:
         info.append(["错误", job.error])
     sheet(ws2, ["项目", "值"], info, (24, 70))
@@ -151,10 +155,14 @@ def xlsx_bytes(session: Session, job: IntakeJob) -> bytes:
     return workbook_bytes(wb)
 
 
-def _term_size(session: Session, term: Term) -> int:
+def _term_size(session: Session, term: Term) -> tuple[int, int]:
+    """``(on the roster, withdrawn)``: students of ``term`` counted, and those withdrawn."""
     from sqlalchemy import func  # noqa: PLC0415
 
-    return session.scalar(select(func.count()).select_from(Student).where(Student.term_id == term.id)) or 0
+    n = session.scalar(select(func.count()).select_from(Student).where(Student.term_id == term.id)) or 0
+    gone = session.scalar(select(func.count()).select_from(Student).where(
+        Student.term_id == term.id, Student.withdrawn_at.is_not(None))) or 0
+    return n - gone, gone
 
 
 def _csv(headers: list[str], body: list[list[Any]]) -> bytes:

@@ -53,6 +53,10 @@ OVERRIDE_WINDOW_MINUTES = 15
 MIN_REASON = 4
 MAX_COLLECT_CODE = 4096
 
+#: Why the station takes no photo of a withdrawn student (``Student.withdrawn_at``; on a
+#: station node, as of its last pull from the central server).
+WITHDRAWN_ZH = "该学生已从本期名单撤销，不采集；如有误请联系管理员恢复"
+
 
 class StationError(Exception):
     """A station action that is not allowed or not possible.
@@ -161,6 +165,18 @@ def end_session(session: Session, cs: CaptureSession, actor: User, ip: str | Non
 
 
 # ---------------------------------------------------------------------- students
+def is_withdrawn(student: Student) -> bool:
+    return student.withdrawn_at is not None
+
+
+def ensure_not_withdrawn(student: Student) -> None:
+    """Refuse (``student_withdrawn``, 409) to take or decide a photo of a withdrawn student.
+
+    Finding and selecting them still works, so the card can say why nothing is taken."""
+    if student.withdrawn_at is not None:
+        raise StationError("student_withdrawn", WITHDRAWN_ZH, 409)
+
+
 def get_student(session: Session, cs: CaptureSession, student_id: Any, scope_ids: set[int] | None) -> Student:
     """A student of the session's term that the operator may see, or ``not_found``.
 
@@ -210,6 +226,7 @@ def store_collect_code(session: Session, cs: CaptureSession, student: Student, c
     """
     if not code:
         raise StationError("no_code", "采集码为空")
+    ensure_not_withdrawn(student)
     if len(code) > MAX_COLLECT_CODE:
         raise StationError("code_too_long", f"采集码过长（{len(code)} 个字符）")
     # Two stations may store the same code at once: serialise code stores of the term
@@ -238,7 +255,10 @@ def store_collect_code(session: Session, cs: CaptureSession, student: Student, c
 # ---------------------------------------------------------------------- capture
 def receive_frame(session: Session, store: PhotoStore, cs: CaptureSession, student: Student, data: bytes,
                   actor: User, *, source: str = "browser", ip: str | None = None) -> str:
-    """Keep the received frame before anything else happens: store + audit (commit next)."""
+    """Keep the received frame before anything else happens: store + audit (commit next).
+
+    A withdrawn student is refused first: nothing is stored or recorded for them."""
+    ensure_not_withdrawn(student)
     sha = store.put(data)
     audit.record(session, "station.frame_received", actor=actor, object_type="student", object_id=student.id,
                  term_id=cs.term_id, photo_sha256=sha, station=cs.station.name, ip=ip, xh=student.xh,
@@ -255,6 +275,7 @@ def capture(session: Session, store: PhotoStore, cs: CaptureSession, student: St
     """
     from capture.prepare import prepare  # noqa: PLC0415
 
+    ensure_not_withdrawn(student)
     # The CPU-heavy part first, before this request touches the database again.
     # ``name`` (a hot-folder file name) is only recorded: the spec photo is a new file
     # whose name the export decides, so the camera's ``.JPG`` must not be judged.
@@ -312,12 +333,15 @@ def approve(session: Session, cs: CaptureSession, photo: Photo, actor: User, *, 
     ticked = sorted(set(checklist or ()) & CHECKLIST_KEYS)
     ok = checklist_complete(ticked)
     try:
+        if photo.student.withdrawn_at is not None:   # withdrawn after the capture
+            raise photos.PhotoError("student_withdrawn", WITHDRAWN_ZH)
         photos.approve(session, photo, actor, checklist_ok=ok, station_name=cs.station.name, ip=ip)
     except photos.PhotoError as e:
         audit.record(session, "station.approve_refused", actor=actor, object_type="photo", object_id=photo.id,
                      term_id=cs.term_id, photo_sha256=photo.sha256, station=cs.station.name, ip=ip,
                      xh=photo.student.xh, code=e.code, verdict=photo.qc_verdict, checklist=ticked)
-        raise StationError(e.code, e.message, 409 if e.code == "state" else 403, commit=True) from None
+        status = 409 if e.code in ("state", "student_withdrawn") else 403
+        raise StationError(e.code, e.message, status, commit=True) from None
     _after_approve(session, photo, actor, ip, cs)
     return photo
 
@@ -338,6 +362,11 @@ def override(session: Session, cs: CaptureSession, photo: Photo, operator: User,
     ``override``) plus a ``station.override`` entry naming the operator.  Failed
     credential checks are audited and limited per session.
     """
+    if photo.student.withdrawn_at is not None:
+        audit.record(session, "station.approve_refused", actor=operator, object_type="photo", object_id=photo.id,
+                     term_id=cs.term_id, photo_sha256=photo.sha256, station=cs.station.name, ip=ip,
+                     xh=photo.student.xh, code="student_withdrawn", verdict=photo.qc_verdict, override=True)
+        raise StationError("student_withdrawn", WITHDRAWN_ZH, 409, commit=True)
     reason = (reason or "").strip()
     if len(reason) < MIN_REASON:
         raise StationError("reason_required", f"请填写批准理由（至少 {MIN_REASON} 个字）")
@@ -408,7 +437,9 @@ def _after_approve(session: Session, photo: Photo, actor: User, ip: str | None, 
 def call_student(session: Session, item: ReviewItem, actor: User, ip: str | None = None) -> tuple[StationCall, bool]:
     """Put the student of a review item at the front of the stations' call list.
 
-    Returns ``(call, created)``; an open call for the student is reused."""
+    Returns ``(call, created)``; an open call for the student is reused.  A withdrawn
+    student is not called (``student_withdrawn``)."""
+    ensure_not_withdrawn(item.student)
     call = session.scalar(select(StationCall).where(StationCall.student_id == item.student_id,
                                                     StationCall.done_at.is_(None)))
     if call is not None:
@@ -426,11 +457,13 @@ def call_student(session: Session, item: ReviewItem, actor: User, ip: str | None
 
 
 def _scope_stmt(cs: CaptureSession, scope_ids: set[int] | None):
-    return scoped(select(Student.id).where(Student.term_id == cs.term_id), scope_ids)
+    """The students the station works for: this term, in scope, not withdrawn."""
+    return scoped(select(Student.id).where(Student.term_id == cs.term_id, Student.withdrawn_at.is_(None)), scope_ids)
 
 
 def progress(session: Session, cs: CaptureSession, scope_ids: set[int] | None) -> dict[str, int]:
-    """Counts among the students the operator may see (same definitions as coverage):
+    """Counts among the students the operator may see, withdrawn ones left out (same
+    definitions as coverage):
     ``total``; ``captured`` (any photo); ``approved``; ``remaining`` (no approved photo);
     and for this session ``session_captured`` / ``session_approved`` (students)."""
     ids = _scope_stmt(cs, scope_ids).subquery()
@@ -449,10 +482,12 @@ def progress(session: Session, cs: CaptureSession, scope_ids: set[int] | None) -
 def call_queue(session: Session, cs: CaptureSession, scope_ids: set[int] | None, limit: int = 5) -> list[dict]:
     """The next students to call, in order: open calls from the review queue (oldest
     first), open 有误 self-reports, then students without an approved photo by 学号.
-    Students at the camera of this or another open session are left out."""
+    Students at the camera of this or another open session, and withdrawn students, are
+    left out."""
     busy = select(CaptureSession.current_student_id).where(CaptureSession.ended_at.is_(None),
                                                            CaptureSession.current_student_id.is_not(None))
-    base = scoped(select(Student).where(Student.term_id == cs.term_id, Student.id.not_in(busy)), scope_ids)
+    base = scoped(select(Student).where(Student.term_id == cs.term_id, Student.withdrawn_at.is_(None),
+                                        Student.id.not_in(busy)), scope_ids)
     out: list[dict] = []
     seen: set[int] = set()
 

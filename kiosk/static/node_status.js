@@ -45,8 +45,9 @@
   }
   tick();
 
-  // The student at the camera: warn when the server already has their approved photo, or
-  // withdrew them (as of the last pull) — approving here would only open a review item.
+  // The student at the camera: warn when the server already has their approved photo
+  // (approving here would only open a review item), or withdrew them (as of the last pull;
+  // the station then refuses to capture them, and the card says so too).
   const xhEl = $("student-xh");
   const note = $("node-student-note");
   let shown = null;

@@ -77,6 +77,11 @@
   function renderStudent(s) {
     show($("student-card"), !!s);
     if (!s) { return; }
+    // withdrawn from the roster: shown, never photographed (the server refuses too)
+    var wd = $("student-withdrawn");
+    text(wd, s.withdrawn ? s.withdrawn_note : "");
+    show(wd, !!s.withdrawn);
+    $("student-card").classList.toggle("withdrawn", !!s.withdrawn);
     text($("student-name"), s.name);
     text($("student-xh"), s.xh);
     text($("student-idn"), s.id_masked);
@@ -209,8 +214,17 @@
       : (r.needs_checklist && !all ? T("请勾选全部人工检查项后再批准") : "");
   }
 
+  function withdrawn() { return !!(state && state.student && state.student.withdrawn); }
+
   function updateCaptureButton() {
-    $("capture-btn").disabled = !(state && state.student) || !!(state && state.result);
+    $("capture-btn").disabled = !(state && state.student) || !!(state && state.result) || withdrawn();
+    $("capture-btn").title = withdrawn() ? state.student.withdrawn_note : "";
+    if (withdrawn()) {
+      var box = $("hints");
+      text(box, state.student.withdrawn_note);
+      box.className = "st-hints notready";
+      drawOverlay(null);            // no framing guide for a student who is not photographed
+    }
   }
 
   function decisionError(err) {
@@ -236,6 +250,14 @@
         li.dataset.id = s.id;
         li.tabIndex = 0;
         text(li, s.name + "  " + s.xh + "  " + s.id_masked + "  " + (s.class_name || "") + "  " + s.status_label);
+        if (s.withdrawn) {
+          var wb = document.createElement("span");
+          wb.className = "badge withdrawn";
+          text(wb, s.withdrawn_label || T("已撤销"));
+          li.appendChild(document.createTextNode("  "));
+          li.appendChild(wb);
+          li.classList.add("withdrawn");
+        }
         li.addEventListener("click", function () { selectStudent(s.id, "search"); });
         li.addEventListener("keydown", function (e) { if (e.key === "Enter") { e.preventDefault(); e.stopPropagation(); selectStudent(s.id, "search"); } });
         ul.appendChild(li);
@@ -304,7 +326,7 @@
   function guideLoop() {
     var t0 = Date.now();
     var step;
-    if (!state || state.result || busy || document.hidden) { step = Promise.resolve(); }
+    if (!state || state.result || busy || document.hidden || withdrawn()) { step = Promise.resolve(); }
     else if (KIND === "browser") {
       step = frameBlob(PREVIEW_WIDTH, 0.8).then(function (blob) {
         if (!blob) { return null; }
@@ -408,7 +430,8 @@
     show(w, true);
     text($("cam-info"), T("热文件夹"));
     function poll() {
-      if (!state || !state.student || (state.result && state.result.decidable) || busy || document.hidden) {
+      if (!state || !state.student || withdrawn() || (state.result && state.result.decidable) || busy ||
+          document.hidden) {
         return sleep(700).then(poll);
       }
       return api("POST", "/server-capture").then(function (j) {
@@ -428,6 +451,7 @@
     if (busy) { return; }
     if (!state || !state.student) { toast(T("请先查找并选择学生"), "warn"); $("q").focus(); return; }
     if (state.result && state.result.decidable) { toast(T("请先处理当前照片（A 通过 / R 重拍）"), "warn"); return; }
+    if (withdrawn()) { toast(state.student.withdrawn_note, "error"); return; }
     setBusy(true, T("正在处理照片…"));
     var sent;
     if (KIND === "browser") {

@@ -41,8 +41,8 @@ i18n.add_translations({
     "中心服务器已有该学生的通过照片：在此再次批准将交管理员复核（两张照片都会保留）":
         "The server already has an approved photo of this student: approving here again goes to an admin's "
         "review (both photos are kept)",
-    "该学生已在中心服务器名单中撤销：照片会保留为待定，交管理员核实":
-        "This student was withdrawn on the server: a photo is kept as pending for an admin to check", "请选择批次和学习中心": "Choose a term and a centre",
+    "该学生已在中心服务器名单中撤销（据上次同步）：本工位不为其采集":
+        "This student was withdrawn on the server (as of the last sync): this station takes no photo of them", "请选择批次和学习中心": "Choose a term and a centre",
 })
 
 MAX_BLOB_BYTES = 20_000_000

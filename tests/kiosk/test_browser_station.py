@@ -9,7 +9,7 @@ import qc
 from capture import write_y4m
 from kiosk.db import get_db
 from kiosk.models import AuditEntry, Photo, Student
-from kiosk.services import photos
+from kiosk.services import photos, sync
 from tests.browser import LiveServer, browser, screenshot
 
 from .conftest import make_app
@@ -77,6 +77,26 @@ def test_find_capture_see_verdict_approve(tmp_path, playwright_instance):
         assert page.inner_text("#student-status") == "已通过"
         assert page.inner_text("#progress-approved") == "1"
         assert "已通过" in page.inner_text("#toast")
+        # a student withdrawn from the roster: marked in the list, shown, never photographed
+        gone_id = w["studs"][2][0]
+        with get_db(app).session() as s:
+            sync.withdraw_student(s, s.get(Student, gone_id), actor="boss", reason="退学")
+        _find(page, "xuesheng")
+        page.wait_for_selector(f"#results li[data-id='{gone_id}']")
+        assert page.inner_text(f"#results li[data-id='{gone_id}'] .badge.withdrawn") == "已撤销"
+        assert page.locator("#results li .badge.withdrawn").count() == 1
+        page.click(f"#results li[data-id='{gone_id}']")
+        page.wait_for_selector("#student-withdrawn:not([hidden])")
+        assert page.inner_text("#student-withdrawn") == "该学生已从本期名单撤销，不采集；如有误请联系管理员恢复"
+        assert page.is_disabled("#capture-btn") and "不采集" in page.inner_text("#hints")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.getElementById('toast').textContent.includes('不采集')")
+        forged = page.evaluate("""() => fetch('/api/v1/station/capture', {method: 'POST',
+              headers: {'Content-Type': 'image/jpeg',
+                        'X-CSRFToken': document.querySelector('meta[name=csrf-token]').content},
+              body: new Uint8Array([255, 216, 255, 224])}).then(r => r.json().then(j => [r.status, j.error.code]))""")
+        assert forged == [409, "student_withdrawn"]
+        screenshot(page, "station-withdrawn")
     with get_db(app).session() as s:
         p = photos.approved_photo(s, sid)
         assert p is not None and (p.width, p.height) == (480, 640) and p.source == "capture"
@@ -87,6 +107,8 @@ def test_find_capture_see_verdict_approve(tmp_path, playwright_instance):
     assert original[:3] == b"\xff\xd8\xff" and len(original) > 50_000      # the full 1280×720 frame was kept
     entry = _audit(app, "photo.approve")[-1]
     assert (entry.photo_sha256, entry.actor, entry.station) == (p.sha256, "op", "1号机位")
+    with get_db(app).session() as s:
+        assert s.scalar(select(Photo.id).where(Photo.student_id == w["studs"][2][0])) is None
 
 
 def test_blurred_frame_is_refused_then_admin_override(tmp_path, playwright_instance):

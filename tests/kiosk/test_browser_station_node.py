@@ -82,6 +82,9 @@ def test_node_station_page_works_offline_and_says_so(tmp_path, db_backend, playw
                 page.wait_for_function(f"document.getElementById('student-xh').textContent === '{w['studs'][k][1]}'")
                 page.wait_for_selector("#node-student-note:not([hidden])")
                 assert text in page.inner_text("#node-student-note")
+            # offline, the node's copy of the roster says withdrawn: shown, not photographed
+            assert "不采集" in page.inner_text("#student-withdrawn") and page.is_disabled("#capture-btn")
+            assert page.is_hidden("#result")
             screenshot(page, "station-node-offline")
     finally:
         worker.stop_event.set()

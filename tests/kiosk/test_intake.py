@@ -398,3 +398,60 @@ def test_a_file_the_worker_cannot_process_is_an_error_others_go_on(session, stor
     assert ok.outcome == "approved" and err.outcome == "error" and err.photo_id is None
     assert err.reasons == [{"code": "internal", "message_zh": "处理出错（MemoryError）"}]
     assert store.get(err.sha256) == bad and intake.exit_code(job) == 1
+
+
+# ---------------------------------------------------------------------------- withdrawn students
+def test_withdrawn_students_files_are_not_imported_and_said_why(session, store, term_and_students, tmp_path,
+                                                                 monkeypatch):
+    """Among good files, one for a student withdrawn before the job (by 学号; a manifest
+    row with a 采集码 too) and one for a student withdrawn while it runs: neither becomes
+    their photo, each is reported with the reason, the bytes are kept, the rest imports as
+    before, and withdrawn students are not 'missing' in the reconciliation."""
+    import io
+
+    import openpyxl
+
+    from capture import bulk
+    from kiosk.services import sync
+
+    term, st = term_and_students
+    sync.withdraw_student(session, st[1], actor="admin", reason="退学")
+    session.commit()
+    files = {f"{st[0].xh}.jpg": data.spec_photo(1), f"{st[1].xh}.jpg": data.spec_photo(2),
+             "IMG_7.jpg": data.spec_photo(3), f"{st[3].xh}.jpg": data.spec_photo(4),
+             f"{st[4].xh}.jpg": data.spec_photo(5)}
+    z = data.make_zip(tmp_path / "w.zip", list(files.items()))
+    manifest = read_manifest(f"文件名,学号,采集码\nIMG_7.jpg,{st[1].xh},CODE-7\n".encode(), "m.csv")
+    real = bulk.check_one
+
+    def withdraw_meanwhile(item, profile=None):    # st[3] leaves the roster while its file is checked
+        if item.data == files[f"{st[3].xh}.jpg"]:
+            sync.withdraw_student(session, session.get(Student, st[3].id), actor="admin", reason="延期毕业")
+        return real(item, profile)
+
+    monkeypatch.setattr(bulk, "check_one", withdraw_meanwhile)
+    job = run(session, store, term, z, manifest=manifest)
+    f = by_name(session, job)
+    assert {n: r.outcome for n, r in f.items()} == {f"{st[0].xh}.jpg": "approved", f"{st[1].xh}.jpg": "unmatched",
+                                                    "IMG_7.jpg": "unmatched", f"{st[3].xh}.jpg": "unmatched",
+                                                    f"{st[4].xh}.jpg": "approved"}
+    for name, who in ((f"{st[1].xh}.jpg", st[1]), ("IMG_7.jpg", st[1]), (f"{st[3].xh}.jpg", st[3])):
+        row = f[name]
+        assert row.reasons[0]["code"] == "withdrawn", name
+        assert row.reasons[0]["message_zh"] == f"学生已从本期名单撤销（学号 {who.xh}），未导入"
+        assert (row.xh, row.student_id, row.photo_id) == (who.xh, None, None)
+        assert store.get(row.sha256) == files[name]                         # kept, not lost
+    for who in (st[1], st[3]):
+        assert session.scalar(select(func.count()).select_from(Photo).where(Photo.student_id == who.id)) == 0
+    assert session.get(Student, st[1].id).collect_code is None             # the manifest's code not stored
+    assert job.summary["outcomes"]["approved"] == 2 and job.summary["outcomes"]["unmatched"] == 3
+    assert job.summary["missing"] == 12 - 2 - 2 and intake.exit_code(job) == 1
+    out = intake_report.to_json(session, job)
+    assert st[1].xh not in out["missing"] and st[3].xh not in out["missing"] and st[2].xh in out["missing"]
+    assert [x["code"] for r in out["files"] if r["outcome"] == "unmatched" for x in r["reasons"]] == ["withdrawn"] * 3
+    wb = openpyxl.load_workbook(io.BytesIO(intake_report.xlsx_bytes(session, job)))
+    info = dict(wb["汇总"].iter_rows(values_only=True))
+    assert info["名单人数"] == 10 and info["已撤销学生（不计入名单人数）"] == 2
+    assert info["其中：文件对应已撤销学生、未导入"] == 3 and info["仍缺合格照片的学生"] == 8
+    rows = {r[1]: r for r in wb["逐个文件"].iter_rows(min_row=2, values_only=True)}
+    assert rows[f"{st[1].xh}.jpg"][2] == st[1].xh and rows[f"{st[1].xh}.jpg"][6] == "withdrawn"

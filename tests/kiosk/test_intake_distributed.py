@@ -81,3 +81,31 @@ def test_chunks_record_each_file_once_and_a_torn_copy_is_an_error_with_its_hash(
     assert done.summary["missing"] == 1 and done.post_total == 2
     assert all(p.face_encoding is not None for p in session.scalars(select(Photo)))
     assert intake.finish_distributed(session, store, job.id) is None          # the finish delivered again
+
+
+def test_withdrawn_students_files_are_not_recorded_by_the_tasks_either(app, session, tmp_path):
+    """Celery backend: a student withdrawn before the scan is unmatched at once; one
+    withdrawn after the scan, before the chunk's task records it, is caught by the task."""
+    from kiosk.services import sync
+
+    store = app.extensions["kiosk_store"]
+    term, _, st = setup_term(session, n=3)
+    sync.withdraw_student(session, st[0], actor="admin")
+    session.commit()
+    z = data.make_zip(tmp_path / "w.zip", [(f"{s.xh}.jpg", data.spec_photo(i)) for i, s in enumerate(st)])
+    job = intake.create_job(session, term, orgs.ensure_imaging_unit(session, "新华社"), source_name=z.name,
+                            actor="cli:test")
+    session.commit()
+    chunks = intake.start_distributed(session, store, job, z, commit=session.commit, chunk_size=4)
+    assert [d["position"] for d in chunks[0]] == [1, 2]
+    sync.withdraw_student(session, st[1], actor="admin")
+    session.commit()
+    run_chunk(session, store, job.id, chunks[0])
+    done = intake.finish_distributed(session, store, job.id)
+    session.commit()
+    files = {f.position: f for f in intake.job_files(session, job)}
+    assert [files[p].outcome for p in range(3)] == ["unmatched", "unmatched", "approved"]
+    assert [files[p].reasons[0]["code"] for p in (0, 1)] == ["withdrawn", "withdrawn"]
+    assert [(files[p].xh, files[p].student_id) for p in (0, 1)] == [(st[0].xh, None), (st[1].xh, None)]
+    assert session.scalar(select(func.count()).select_from(Photo)) == 1
+    assert done.summary["outcomes"]["unmatched"] == 2 and done.summary["missing"] == 0

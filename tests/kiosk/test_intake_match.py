@@ -92,3 +92,19 @@ def test_manifest_xlsx_keeps_leading_zeros_and_codes(session, roster):
 def test_sniff():
     assert sniff(b"\xff\xd8\xff\xe0") == "jpeg" and sniff(b"\x89PNG\r\n\x1a\n") == "png"
     assert sniff(b"\x00\x00\x00\x18ftypheic") == "heif" and sniff(b"hello") is None
+
+
+def test_withdrawn_student_is_named_but_not_matched(session, roster):
+    from kiosk.services import sync
+
+    term, st, _ = roster
+    sync.withdraw_student(session, st[1], actor="admin", reason="转期")
+    m = Matcher(session, term)
+    for name in (f"{st[1].xh}.jpg", f"张三_{st[1].id_number}.JPG"):
+        r = m.match(name)
+        assert not r.ok and r.code == "withdrawn" and r.xh == st[1].xh, name
+        assert r.message_zh == f"学生已从本期名单撤销（学号 {st[1].xh}），未导入" and st[1].id_number not in r.message_zh
+    manifest = read_manifest(f"文件名,学号,采集码\nIMG_1.jpg,{st[1].xh},CODE-1\n".encode(), "m.csv")
+    r = Matcher(session, term, manifest=manifest).match("IMG_1.jpg")
+    assert (r.ok, r.code, r.key_kind, r.collect_code) == (False, "withdrawn", "manifest", None)
+    assert m.match(f"{st[0].xh}.jpg").student_id == st[0].id          # the others as before

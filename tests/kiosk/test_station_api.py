@@ -488,3 +488,126 @@ def test_a_crash_after_the_frame_arrived_loses_nothing(station, monkeypatch):
         assert s.scalar(select(Photo.id)) is None
     monkeypatch.undo()
     assert _capture(c, "pass")["verdict"] == "pass"      # and the station carries on
+
+
+WITHDRAWN_ZH = "该学生已从本期名单撤销，不采集；如有误请联系管理员恢复"
+
+
+def _store_files(app) -> set[str]:
+    root = app.extensions["kiosk_store"].root
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def test_withdrawn_student_is_found_and_shown_but_never_photographed(station):
+    """Withdrawn from the roster after a capture: the operator still finds the student (the
+    list and the card say so), but the server refuses to approve the waiting photo or to
+    take another, records nothing for a refused capture, and leaves the student out of
+    the progress counts and the call list."""
+    from kiosk.services import sync
+
+    app, w = station
+    c = _start(app.test_client())
+    sid, xh, name, _idn = w["studs"][2]
+    _select(c, sid)
+    res = _capture(c, "pass")                         # taken before the withdrawal
+    with get_db(app).session() as s:
+        assert sync.withdraw_student(s, s.get(Student, sid), actor="admin", reason="延期毕业")
+    # found by 学号 and name, marked in the list
+    for q in (xh, name):
+        hits = c.get(API + "/students", query_string={"q": q}).json["students"]
+        assert [(h["xh"], h["withdrawn"], h["withdrawn_label"]) for h in hits] == [(xh, True, "已撤销")], q
+    others = c.get(API + "/students", query_string={"q": w["studs"][0][1]}).json["students"]
+    assert [(h["withdrawn"], h["withdrawn_label"]) for h in others] == [(False, None)]
+    # the card says why; the student is out of the counts and the call list
+    st = c.get(API + "/state").json["state"]
+    assert st["student"]["id"] == sid and st["student"]["withdrawn"] is True
+    assert st["student"]["withdrawn_note"] == WITHDRAWN_ZH and st["student"]["withdrawn_at"].endswith("Z")
+    assert st["progress"]["total"] == 2 and st["progress"]["remaining"] == 2 and st["progress"]["captured"] == 0
+    assert sid not in [q["id"] for q in st["queue"]] and len(st["queue"]) == 2
+    # the photo waiting from before cannot be approved, not even by an administrator
+    r = c.post(f"{API}/photos/{res['photo_id']}/approve", json={"checklist": []})
+    assert r.status_code == 409
+    assert r.json == {"ok": False, "error": {"code": "student_withdrawn", "message": WITHDRAWN_ZH}}
+    r = c.post(f"{API}/photos/{res['photo_id']}/override",
+               json={"username": "boss", "password": "password-123", "reason": "管理员坚持要批准"})
+    assert (r.status_code, r.json["error"]["code"]) == (409, "student_withdrawn")
+    refused = _audit(app, "station.approve_refused")
+    assert [(e.actor, e.detail["code"], e.detail.get("override")) for e in refused] == [
+        ("op", "student_withdrawn", None), ("op", "student_withdrawn", True)]
+    assert all(e.photo_sha256 == res["sha256"] and e.detail["xh"] == xh for e in refused)
+    assert _audit(app, "photo.approve") == [] and _audit(app, "station.override_denied") == []
+    with get_db(app).session() as s:
+        assert photos.approved_photo(s, sid) is None and s.get(Photo, res["photo_id"]).status in photos.DECIDABLE
+    # the operator can set it aside (retake), but not take another one
+    assert c.post(f"{API}/photos/{res['photo_id']}/retake").status_code == 200
+    files_before, received_before = _store_files(app), len(_audit(app, "station.frame_received"))
+    r = c.post(API + "/capture", data=frame_jpeg("pass"), content_type="image/jpeg")
+    assert r.status_code == 409
+    assert r.json == {"ok": False, "error": {"code": "student_withdrawn", "message": WITHDRAWN_ZH}}
+    assert _store_files(app) == files_before and len(_audit(app, "station.frame_received")) == received_before
+    with get_db(app).session() as s:
+        assert [p.id for p in s.scalars(select(Photo).where(Photo.student_id == sid))] == [res["photo_id"]]
+    # selecting again works (the card shows the note); English through the i18n table
+    assert _select(c, w["studs"][0][0])["student"]["withdrawn"] is False
+    assert _select(c, sid)["student"]["withdrawn"] is True
+    r = c.post(API + "/capture?lang=en", data=frame_jpeg("pass"), content_type="image/jpeg")
+    assert r.json["error"]["code"] == "student_withdrawn" and r.json["error"]["message"].startswith(
+        "This student was withdrawn from this term's roster")
+    assert c.get(API + "/state").json["state"]["student"]["withdrawn_note"].startswith("This student was withdrawn")
+    # another student is photographed as before
+    c.get(API + "/state?lang=zh")
+    _select(c, w["studs"][0][0])
+    assert _capture(c, "pass")["decidable"]
+
+
+def test_withdrawn_student_hot_folder_file_waits_and_qr_code_is_not_stored(station, tmp_path):
+    """A tethered camera's file is not taken for a withdrawn student (it waits for the
+    next student); scanning their QR code still finds them, a new code is not stored."""
+    from kiosk.services import sync
+
+    app, w = station
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    c = _start(app.test_client(), camera_kind="hotfolder", camera_value=str(folder))
+    gone, nxt = w["studs"][1][0], w["studs"][0][0]
+    _select(c, nxt)
+    assert c.post(API + "/server-capture").json["captured"] is False          # the folder is watched
+    with get_db(app).session() as s:
+        sync.withdraw_student(s, s.get(Student, gone), actor="admin", reason="退学")
+    _select(c, gone)
+    (folder / "IMG_0002.JPG").write_bytes(frame_jpeg("pass"))
+    time.sleep(0.3)                                                           # past the settle time
+    r = c.post(API + "/server-capture")
+    assert (r.status_code, r.json["error"]["code"]) == (409, "student_withdrawn")
+    r = c.post(API + "/qr", data=frame_jpeg("qr"), content_type="image/jpeg")
+    assert (r.status_code, r.json["error"]["code"]) == (409, "student_withdrawn")
+    with get_db(app).session() as s:
+        assert s.get(Student, gone).collect_code is None and s.scalar(select(Photo)) is None
+    _select(c, nxt)
+    deadline = time.monotonic() + 10
+    while not (r := c.post(API + "/server-capture")).json.get("captured") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert r.json["captured"] and r.json["state"]["student"]["id"] == nxt
+    with get_db(app).session() as s:
+        assert s.get(Photo, r.json["result"]["photo_id"]).original_name == "IMG_0002.JPG"
+
+
+def test_withdrawn_student_is_not_called_from_the_review_queue(station):
+    from kiosk.services import sync
+
+    app, w = station
+    sid = w["studs"][2][0]
+    with get_db(app).session() as s:
+        st = s.get(Student, sid)
+        item = ReviewItem(term_id=st.term_id, kind="identity", student_id=sid, status="open")
+        s.add(item)
+        s.flush()
+        item_id = item.id
+        sync.withdraw_student(s, st, actor="admin", reason="退学")
+    c = _start(app.test_client())
+    r = c.post(f"/station/call/{item_id}", data={"next": "/review/?status=open"}, follow_redirects=True)
+    assert "该学生已从本期名单撤销，不采集" in r.get_data(as_text=True)
+    with get_db(app).session() as s:
+        assert s.scalar(select(StationCall)) is None
+    assert _audit(app, "station.call") == []
+    assert c.post(API + "/next").json["state"]["student"]["id"] != sid

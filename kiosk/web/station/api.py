@@ -126,7 +126,8 @@ def _fmt_measured(c: dict) -> str:
 def _brief(st, status: str | None) -> dict:
     return {"id": st.id, "xh": st.xh, "name": st.name, "id_masked": mask(st.id_number),
             "centre": st.centre.name if st.centre else "", "major": st.major or "", "class_name": st.class_name or "",
-            "status": status, "status_label": status_label(status)}
+            "status": status, "status_label": status_label(status),
+            "withdrawn": st.withdrawn_at is not None, "withdrawn_label": _("已撤销") if st.withdrawn_at else None}
 
 
 def _card(s, st) -> dict:
@@ -138,7 +139,10 @@ def _card(s, st) -> dict:
               "has_reference": bool(st.reference_sha256),
               "reference_url": f"/api/v1/station/students/{st.id}/reference.jpg" if st.reference_sha256 else None,
               "approved_version": approved.version if approved else None,
-              "approved_url": f"/api/v1/station/students/{st.id}/approved.jpg" if approved else None})
+              "approved_url": f"/api/v1/station/students/{st.id}/approved.jpg" if approved else None,
+              # withdrawn: found and shown, but no photo is taken (the server refuses)
+              "withdrawn_at": st.withdrawn_at.isoformat() + "Z" if st.withdrawn_at else None,
+              "withdrawn_note": _(svc.WITHDRAWN_ZH) if st.withdrawn_at else None})
     return d
 
 
@@ -393,6 +397,7 @@ def capture_frame():
     """The full-resolution frame from the browser camera (JPEG/PNG body)."""
     s, user, cs, scope = _ctx()
     st = _current(s, cs, scope)
+    svc.ensure_not_withdrawn(st)      # before the body is read or anything is stored
     return _process(s, user, cs, scope, st, _body(), source="browser")
 
 
@@ -403,6 +408,7 @@ def server_capture():
     if one arrived (``{"captured": false}`` while waiting)."""
     s, user, cs, scope = _ctx()
     st = _current(s, cs, scope)  # before touching the folder: a file waits for a student
+    svc.ensure_not_withdrawn(st)    # ... who can be photographed
     cam = _camera(cs)
     if _kind(cs) == "opencv":
         data = cam.grab_jpeg()

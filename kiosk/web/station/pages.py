@@ -103,12 +103,18 @@ def call(item_id: int):
     item = s.scalar(_scoped(select(ReviewItem).where(ReviewItem.id == item_id), user))
     if item is None:
         abort(404)
-    _call, created = svc.call_student(s, item, user, client_ip())
+    nxt = request.form.get("next") or ""
+    back = nxt if nxt.startswith("/review") else url_for("review.index")
+    try:
+        _call, created = svc.call_student(s, item, user, client_ip())
+    except svc.StationError as e:
+        s.rollback()
+        flash(_(e.message), "warning")
+        return redirect(back)
     s.commit()
     if created:
         flash(_("已把 {name}（{xh}）排到工作站叫号队列最前", name=item.student.name, xh=item.student.xh), "success")
     else:
         flash(_("{name}（{xh}）已在工作站叫号队列中", name=item.student.name, xh=item.student.xh), "info")
-    nxt = request.form.get("next") or ""
-    return redirect(nxt if nxt.startswith("/review") else url_for("review.index"))
+    return redirect(back)
 

@@ -13,7 +13,7 @@ JS_TEXTS = (
     "该学生已登记了另一个采集码；如确需更换，请再次扫描并确认更换", "确认更换该学生的采集码？",
     "本照片未通过检查：只能重拍，或由管理员填写理由后批准", "没有待叫号的学生", "无", "未评估",
     "检查项", "结果", "测量值", "要求", "说明", "原因", "建议", "已登记", "未登记", "无参考照片",
-    "第 {v} 版", "耗时 {ms} ms", "相机还没有画面", "头顶", "眼睛", "已采集", "已通过",
+    "第 {v} 版", "耗时 {ms} ms", "相机还没有画面", "头顶", "眼睛", "已采集", "已通过", "已撤销",
 )
 
 i18n.add_translations({
@@ -72,6 +72,10 @@ i18n.add_translations({
         "The photo failed; retake it, or an administrator may approve it with a reason",
     "管理员批准未通过的照片须填写理由": "An administrator approving a failing photo must give a reason",
     "原始照片无法生成合格的证件照，不能批准": "No spec photo could be made from this frame; it cannot be approved",
+    "该学生已从本期名单撤销，不采集；如有误请联系管理员恢复":
+        "This student was withdrawn from this term's roster: no photo is taken. If that is wrong, ask an "
+        "administrator to restore the student",
+    "已撤销": "Withdrawn",
     "学生报告有误": "Student reported wrong", "尚无合格照片": "No approved photo yet", "复核队列要求重拍": "Retake requested",
     # checklist
     "无耳环、项链等饰物": "No earrings or necklace", "双耳露出，头发不遮挡眉眼": "Both ears visible, hair off the brows and eyes",
