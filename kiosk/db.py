@@ -144,3 +144,18 @@ def begin_immediate(session: Session) -> None:
     raw = conn.connection.dbapi_connection
     if not raw.in_transaction:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def begin_snapshot(session: Session) -> None:
+    """SQLite: make the session's following reads one snapshot.  pysqlite opens no
+    transaction for reads, so each SELECT sees the latest commit and a page made of
+    several counts can mix two states (the node's status counted entries the sync thread
+    moved between two of its reads twice).  A deferred ``BEGIN`` holds one WAL snapshot
+    from the next read to the end of the transaction, without taking the write lock.
+    No-op when a transaction is already open, and on other databases."""
+    conn = session.connection()
+    if conn.dialect.name != "sqlite":
+        return
+    raw = conn.connection.dbapi_connection
+    if not raw.in_transaction:
+        conn.exec_driver_sql("BEGIN")

@@ -140,7 +140,14 @@ def waiting_count(session: Session) -> int:
 
 
 def status(session: Session, app) -> dict[str, Any]:
-    """What the station page shows: online/offline, items waiting, last sync, numbers."""
+    """What the station page shows: online/offline, items waiting, last sync, numbers.
+
+    Read as one snapshot: the sync thread moves audit entries into the outbox (and the
+    cursor past them) between any two reads otherwise, and they were counted twice."""
+    from ..db import begin_snapshot  # noqa: PLC0415
+
+    begin_snapshot(session)
+
     def count(*cond) -> int:
         return session.scalar(select(func.count()).select_from(SyncOutbox).where(*cond)) or 0
 

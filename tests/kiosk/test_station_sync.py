@@ -352,3 +352,30 @@ def test_admin_page_creates_shows_once_and_revokes_tokens(tmp_path, db_backend):
             sync.authenticate(s, f"Bearer {token}")
     acts = [(e.action, e.actor) for e in _audit(app, "station_token.create") + _audit(app, "station_token.revoke")]
     assert acts == [("station_token.create", "boss"), ("station_token.revoke", "boss")]
+
+
+def test_begin_snapshot_holds_one_state_across_reads(tmp_path, db_backend):
+    """The node's status reads several counts; a commit between two of them must not show
+    (it counted entries the sync thread moved to the outbox twice: 23 approvals for 20)."""
+    from sqlalchemy import func
+
+    from kiosk.db import begin_snapshot
+    from kiosk.models import AuditEntry
+    from kiosk.services import audit
+
+    app = make_app(tmp_path)
+    d = get_db(app)
+    reader, writer = d.sessionmaker(), d.sessionmaker()
+    try:
+        begin_snapshot(reader)
+        before = reader.scalar(select(func.count()).select_from(AuditEntry))
+        audit.record(writer, "test.event", actor="test")
+        writer.commit()
+        again = reader.scalar(select(func.count()).select_from(AuditEntry))
+        if d.engine.dialect.name == "sqlite":
+            assert again == before                       # one snapshot until the transaction ends
+        reader.rollback()
+        assert reader.scalar(select(func.count()).select_from(AuditEntry)) == before + 1
+    finally:
+        reader.close()
+        writer.close()
