@@ -326,6 +326,7 @@
   function guideLoop() {
     var t0 = Date.now();
     var step;
+    var asked = state && state.student ? state.student.id : null;   // whose frame this is
     if (!state || state.result || busy || document.hidden || withdrawn()) { step = Promise.resolve(); }
     else if (KIND === "browser") {
       step = frameBlob(PREVIEW_WIDTH, 0.8).then(function (blob) {
@@ -336,6 +337,10 @@
       step = api("POST", "/guide");
     } else { step = Promise.resolve(); }
     step.then(function (j) {
+      // An answer for a student no longer at the camera (or one since found withdrawn)
+      // must not overwrite what the card now says.
+      var now = state && state.student ? state.student.id : null;
+      if (!j || now !== asked || withdrawn()) { return; }
       if (j && j.ok) { lastHints = j.hints; drawHints(j.hints); }
       else if (j && j.error && j.error.code !== "busy") { text($("hints"), j.error.message); }
     }).then(function () { return sleep(Math.max(30, GUIDE_PERIOD_MS - (Date.now() - t0))); })
