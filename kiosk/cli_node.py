@@ -88,7 +88,28 @@ def register(main: click.Group) -> None:
             click.echo(f"#{r['id']:<4} {r['prefix']:<13} {state:<4} {r['term']} {r['unit']}  {r['name']}  "
                        f"最近使用 {r['last_used_at'] or '—'}")
 
-    # ------------------------------------------------------------------ roster withdraw (central)
+    # ------------------------------------------------------------------ roster withdraw / restore (central)
+    def _set_withdrawn(xh: str, term_code: str, reason: str, withdraw: bool) -> None:
+        from sqlalchemy import select  # noqa: PLC0415
+
+        from .db import get_db  # noqa: PLC0415
+        from .models import Student  # noqa: PLC0415
+        from .services import sync, terms  # noqa: PLC0415
+
+        d = get_db(_app())
+        d.upgrade()
+        with d.session() as s:
+            term = terms.get_term(s, term_code)
+            st = s.scalar(select(Student).where(Student.term_id == (term.id if term else -1), Student.xh == xh))
+            if st is None:
+                _fail("not_found", f"{term_code} 名单中没有学号 {xh}")
+            change = sync.withdraw_student if withdraw else sync.restore_student
+            changed = change(s, st, actor=cli_actor(), reason=reason)
+        if withdraw:
+            click.echo(f"已撤销 {xh}" if changed else f"{xh} 早已撤销")
+        else:
+            click.echo(f"已恢复 {xh}" if changed else f"{xh} 未被撤销")
+
     roster_group = main.commands.get("roster")
     if isinstance(roster_group, click.Group):
         @roster_group.command("withdraw")
@@ -97,21 +118,7 @@ def register(main: click.Group) -> None:
         @click.option("--reason", default="")
         def roster_withdraw(xh: str, term_code: str, reason: str) -> None:
             """Take a student off the roster (kept, marked withdrawn)."""
-            from sqlalchemy import select  # noqa: PLC0415
-
-            from .db import get_db  # noqa: PLC0415
-            from .models import Student  # noqa: PLC0415
-            from .services import sync, terms  # noqa: PLC0415
-
-            d = get_db(_app())
-            d.upgrade()
-            with d.session() as s:
-                term = terms.get_term(s, term_code)
-                st = s.scalar(select(Student).where(Student.term_id == (term.id if term else -1), Student.xh == xh))
-                if st is None:
-                    _fail("not_found", f"{term_code} 名单中没有学号 {xh}")
-                changed = sync.withdraw_student(s, st, actor=cli_actor(), reason=reason)
-            click.echo(f"已撤销 {xh}" if changed else f"{xh} 早已撤销")
+            _set_withdrawn(xh, term_code, reason, withdraw=True)
 
         @roster_group.command("restore")
         @click.argument("xh")
@@ -119,21 +126,7 @@ def register(main: click.Group) -> None:
         @click.option("--reason", default="")
         def roster_restore(xh: str, term_code: str, reason: str) -> None:
             """Put a withdrawn student back on the roster."""
-            from sqlalchemy import select  # noqa: PLC0415
-
-            from .db import get_db  # noqa: PLC0415
-            from .models import Student  # noqa: PLC0415
-            from .services import sync, terms  # noqa: PLC0415
-
-            d = get_db(_app())
-            d.upgrade()
-            with d.session() as s:
-                term = terms.get_term(s, term_code)
-                st = s.scalar(select(Student).where(Student.term_id == (term.id if term else -1), Student.xh == xh))
-                if st is None:
-                    _fail("not_found", f"{term_code} 名单中没有学号 {xh}")
-                changed = sync.restore_student(s, st, actor=cli_actor(), reason=reason)
-            click.echo(f"已恢复 {xh}" if changed else f"{xh} 未被撤销")
+            _set_withdrawn(xh, term_code, reason, withdraw=False)
 
     # ------------------------------------------------------------------ the node
     @main.command("station-node")

@@ -138,12 +138,7 @@ def begin_immediate(session: Session) -> None:
     the latest commit.  ``BEGIN IMMEDIATE`` takes the write lock at once (waiting up to
     the busy timeout), so what is read afterwards cannot change before the commit.  A
     transaction that has written already holds that lock.  No-op on other databases."""
-    conn = session.connection()
-    if conn.dialect.name != "sqlite":
-        return
-    raw = conn.connection.dbapi_connection
-    if not raw.in_transaction:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    _sqlite_begin(session, "BEGIN IMMEDIATE")
 
 
 def begin_snapshot(session: Session) -> None:
@@ -153,9 +148,13 @@ def begin_snapshot(session: Session) -> None:
     moved between two of its reads twice).  A deferred ``BEGIN`` holds one WAL snapshot
     from the next read to the end of the transaction, without taking the write lock.
     No-op when a transaction is already open, and on other databases."""
+    _sqlite_begin(session, "BEGIN")
+
+
+def _sqlite_begin(session: Session, statement: str) -> None:
     conn = session.connection()
     if conn.dialect.name != "sqlite":
         return
     raw = conn.connection.dbapi_connection
     if not raw.in_transaction:
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql(statement)
