@@ -328,8 +328,9 @@ class Segmentation:
     #: ΔE*ab of each pixel of the small working copy from the backdrop model, ``(h, w)``
     #: float32 (``h, w`` = full size × ``scale``), or ``None``.
     backdrop_de: np.ndarray | None = None
-    #: The backdrop model (CIELAB) on the small working copy, ``(h, w, 3)`` float32.
-    model_lab: np.ndarray | None = None
+    #: Coefficients ``(3, 6)`` of the backdrop model per CIELAB channel
+    #: (``qc.segment._design`` terms over the working copy's normalised coordinates).
+    model_coeffs: np.ndarray | None = None
     #: Size of the working copy relative to the full image (e.g. 0.5).
     scale: float = 1.0
     #: CIELAB of the small working copy, ``(h, w, 3)`` float32.
@@ -338,6 +339,19 @@ class Segmentation:
     person_small: np.ndarray | None = None
     #: Confident-backdrop mask on the small working copy, ``(h, w)`` bool.
     background_small: np.ndarray | None = None
+
+    @cached_property
+    def model_lab(self) -> np.ndarray | None:
+        """The backdrop model (CIELAB) on the small working copy, ``(h, w, 3)`` float32
+        (evaluated on first use: QC itself only needs :attr:`backdrop_de`)."""
+        if self.model_coeffs is None or self.backdrop_de is None:
+            return None
+        from .segment import _surface  # noqa: PLC0415
+
+        h, w = self.backdrop_de.shape
+        x = np.arange(w) / max(1, w - 1) - 0.5
+        y = np.arange(h) / max(1, h - 1) - 0.5
+        return np.stack([_surface(b, x, y) for b in self.model_coeffs], axis=-1).astype(np.float32)
 
 
 def _jfif_dpi(info: dict) -> tuple[tuple[float, float] | None, int | None, tuple[int, int] | None]:

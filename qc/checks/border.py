@@ -54,6 +54,24 @@ def _lines(rgb: np.ndarray, side: str, n: int) -> np.ndarray:
     return rgb[:, ::-1][:, :n].transpose(1, 0, 2)
 
 
+def _line_medians(lab: np.ndarray) -> np.ndarray:
+    """Per-line median colour ``(k, 3)`` of ``(k, L, 3)`` lines: ``np.median(lab, axis=1)``.
+
+    The same values (the mean of the two middle values for an even ``L``), from one
+    partition of contiguous ``(k, 3, L)`` rows instead of numpy's generic median over a
+    strided axis (half the cost here).
+    """
+    a = np.ascontiguousarray(lab.transpose(0, 2, 1))
+    L = a.shape[-1]
+    h = L // 2
+    if L % 2:
+        return np.partition(a, h, axis=-1)[..., h]
+    part = np.partition(a, h - 1, axis=-1)
+    lo = part[..., h - 1]
+    hi = part[..., h:].min(axis=-1)
+    return (lo + hi) / 2
+
+
 def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
                 share: float) -> tuple[np.ndarray, list[bool], list[float]]:
     """Per line of the outermost lines of ``side`` (at most ``n``): median CIELAB
@@ -61,11 +79,12 @@ def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
     the edge line's.  The expensive part (colour conversion and medians), shared by this
     check and the segmentation's frame stripping.
 
-    Lines are measured in chunks from the edge inwards and the scan stops three lines
-    after the first line that ends a frame (not uniform, or off the edge colour): that is
-    all :func:`frame_thickness` reads, so ``k < n`` then.  Most photos have no frame and
-    their sides stop after the first chunk (the shoulders make a side line non-uniform);
-    only a uniform top band is read to the full depth.
+    Lines are measured from the edge inwards, four first, then the rest of the depth at
+    once, and the scan stops three lines after the first line that ends a frame (not
+    uniform, or off the edge colour): that is all :func:`frame_thickness` reads, so
+    ``k < n`` then.  Most photos have no frame and their sides stop after the first four
+    lines (the shoulders make a side line non-uniform); only a uniform top band is read
+    to the full depth (in one conversion, not in chunks).
     """
     from ..segment import norm3, rgb_to_lab  # noqa: PLC0415
 
@@ -77,7 +96,7 @@ def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
     while start < min(n, stop_at):
         end = min(n, start + chunk)
         lab = rgb_to_lab(lines[start:end])          # (k, L, 3)
-        med = np.median(lab, axis=1)                  # (k, 3)
+        med = _line_medians(lab)                      # (k, 3)
         dist = norm3(lab - med[:, None, :])
         meds.append(med)
         uniform += ((dist <= tol).mean(axis=1) >= share).tolist()
@@ -88,7 +107,7 @@ def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
                 if not uniform[i] or from_edge[i] > tol:
                     stop_at = i + 3
                     break
-        start, chunk = end, 12
+        start, chunk = end, n   # past the first chunk: a uniform band runs deep, read it at once
     k = min(n, stop_at, len(uniform))
     return np.vstack(meds)[:k], uniform[:k], from_edge[:k]
 

@@ -1,0 +1,80 @@
+"""The backdrop model's fast paths give the textbook answers.
+
+``qc.segment`` fits its backdrop surface through normal equations, a trimmed round by
+subtracting the dropped rows, and reads quantiles and line medians with single
+partitions; each is checked here against the plain numpy computation it replaces,
+including the rank-deficient fallback.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from qc.checks.border import _line_medians
+from qc.segment import _backdrop_de, _design, _fit_channels, _quantile, _surface
+
+
+def _reference_fit(X, V, rounds=3):
+    out = []
+    for v in V:
+        keep = np.ones(len(v), bool)
+        for i in range(rounds):
+            beta = np.linalg.lstsq(X[keep], v[keep], rcond=None)[0]
+            if i < rounds - 1 and keep.sum() > 30:
+                r = np.abs(X @ beta - v)
+                keep = r <= np.quantile(r, 0.8)
+        out.append(beta)
+    return np.array(out)
+
+
+def _samples(rng, n, one_row=False):
+    x = rng.uniform(-0.5, 0.5, n)
+    y = np.full(n, -0.5) if one_row else rng.uniform(-0.5, 0.5, n)
+    X = _design(x, y)
+    truth = np.array([[60, 3, -4, 2, 1, -2], [-10, 1, 0, 0, 0.5, 0], [-30, 0, 2, 1, 0, 1]], float)
+    V = truth @ X.T + rng.normal(0, 1.0, (3, n))
+    V[:, : n // 10] += 25.0          # a tenth of the samples are "person": trimmed away
+    return X, V, truth
+
+
+@pytest.mark.parametrize("n", [7000, 400, 31])
+def test_trimmed_fit_matches_lstsq_on_kept_rows(n):
+    X, V, truth = _samples(np.random.default_rng(n), n)
+    got = _fit_channels(X, V)
+    assert np.allclose(got, _reference_fit(X, V), atol=1e-8)
+    if n == 7000:
+        assert np.abs(got - truth).max() < 1.0      # the outliers did not drag the fit
+
+
+def test_rank_deficient_design_falls_back_to_lstsq():
+    X, V, _ = _samples(np.random.default_rng(3), 500, one_row=True)
+    got = _fit_channels(X, V)
+    assert np.all(np.isfinite(got))
+    assert np.allclose(X @ got.T, X @ _reference_fit(X, V).T, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [1, 2, 5, 7001, 7000])
+def test_quantile_is_numpys_linear(n):
+    r = np.abs(np.random.default_rng(n).normal(size=n))
+    for q in (0.0, 0.5, 0.8, 1.0):
+        assert _quantile(r, q) == pytest.approx(float(np.quantile(r, q)), rel=1e-12, abs=1e-12)
+
+
+@pytest.mark.parametrize("length", [480, 481, 2, 1])
+def test_line_medians_are_numpys(length):
+    a = np.random.default_rng(length).normal(50, 10, (6, length, 3)).astype(np.float32)
+    assert np.array_equal(_line_medians(a), np.median(a, axis=1))
+
+
+def test_backdrop_de_is_distance_from_the_surface():
+    rng = np.random.default_rng(7)
+    h, w = 32, 24
+    x = np.arange(w) / (w - 1) - 0.5
+    y = np.arange(h) / (h - 1) - 0.5
+    coeffs = [rng.normal(0, 5, 6) for _ in range(3)]
+    lab = rng.normal(40, 10, (h, w, 3)).astype(np.float32)
+    model = np.stack([_surface(b, x, y) for b in coeffs], axis=-1)
+    want = np.sqrt(((lab - model) ** 2).sum(axis=-1))
+    got = _backdrop_de((lab[..., 0], lab[..., 1], lab[..., 2]), coeffs, x, y)
+    assert got.dtype == np.float32
+    assert np.allclose(got, want, atol=1e-3)
