@@ -100,6 +100,18 @@ def norm3(d: np.ndarray) -> np.ndarray:
     return np.sqrt(d[..., 0] ** 2 + d[..., 1] ** 2 + d[..., 2] ** 2)
 
 
+def masked(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """``a[mask]`` for an ``(H, W[, C])`` array and an ``(H, W)`` bool mask, as a copy.
+
+    The same rows, gathered with ``np.compress`` over the flattened pixels: numpy's
+    boolean indexing of a multi-channel image cost five times as much (0.42 vs 0.08 ms
+    for the backdrop pixels of a 240×320 copy).
+    """
+    if a.ndim == mask.ndim:
+        return np.compress(mask.ravel(), a.ravel())
+    return np.compress(mask.ravel(), a.reshape(mask.size, -1), axis=0)
+
+
 def _well_posed(rows: int, ata: np.ndarray) -> bool:
     """The normal equations ``ata`` (``a.T @ a`` of a design of ``rows`` rows) can be
     solved safely: at least as many rows as terms and a condition number below 1e10 (from the
@@ -298,7 +310,7 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     X = _design(xcol[sx_idx], yrow[sy_idx])
     # The samples of the three channels in one pass, channel-major (rows of V: the same
     # contiguous vectors as small[..., c][sample]).
-    V = np.ascontiguousarray(small[sample].T, dtype=np.float64)
+    V = np.ascontiguousarray(masked(small, sample).T, dtype=np.float64)
     B = _fit_channels(X, V)
     resid = norm3(X @ B.T - V.T)                      # ΔE*ab of each sample from the model
     coeffs = [B[c] for c in range(3)]

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ..segment import masked  # noqa: F401 - shared with the checks
 from ..types import CheckResult, Status
 
 PASS, WARN, FAIL, NA = Status.PASS, Status.WARN, Status.FAIL, Status.NOT_ASSESSED

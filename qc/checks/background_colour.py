@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..colour import delta_e2000, lab_to_rgb1, rgb_to_lab1
-from ._common import PASS, check_order, grade_high, not_assessed, r1, result
+from ._common import PASS, check_order, grade_high, masked, not_assessed, r1, result
 
 NAME = "background_colour"
 LABEL_ZH = None
@@ -52,7 +52,7 @@ def backdrop_pixels(ctx) -> np.ndarray:
             m = ~seg.person_small
         # Keep off the person's edge (hair fringe, halo): erode by 2 working px.
         m = cv2.erode(m.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-        return lab[m]
+        return masked(lab, m)
 
     return ctx.memo("backdrop_pixels", make)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import PASS, check_order, face_crop, grade_high, r1, result
+from ._common import PASS, check_order, face_crop, grade_high, masked, r1, result
 
 NAME = "lighting_symmetry"
 LABEL_ZH = None
@@ -36,11 +36,12 @@ def measure(ctx) -> tuple[float, float, float]:
     """``(ratio, left mean, right mean)`` of luma; left/right as seen in the image."""
     fc = face_crop(ctx)
     xm = float(fc.landmarks[27:31, 0].mean())
-    h, w = fc.gray.shape
-    xx = np.arange(w)[None, :].repeat(h, axis=0)
-    g = fc.gray.astype(np.float64)
-    left = g[fc.face_mask & (xx < xm - 2)]
-    right = g[fc.face_mask & (xx > xm + 2)]
+    w = fc.gray.shape[1]
+    # Columns left of xm − 2 and right of xm + 2, as slices (no coordinate grid).
+    cl = int(min(w, max(0, np.ceil(xm - 2))))
+    cr = int(min(w, max(0, np.floor(xm + 2) + 1)))
+    left = masked(fc.gray[:, :cl], fc.face_mask[:, :cl]).astype(np.float64)
+    right = masked(fc.gray[:, cr:], fc.face_mask[:, cr:]).astype(np.float64)
     if left.size < 50 or right.size < 50:
         raise ValueError("face halves too small")
     lm, rm = float(left.mean()), float(right.mean())

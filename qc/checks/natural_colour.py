@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import PASS, WARN, check_order, cheek_masks, face_crop, r1, result
+from ._common import PASS, WARN, check_order, cheek_masks, face_crop, masked, r1, result
 
 NAME = "natural_colour"
 LABEL_ZH = None
@@ -42,7 +42,7 @@ def skin_ab(ctx) -> tuple[float, float]:
     l, r = cheek_masks(ctx)
     # Only the cheek pixels are converted (per-pixel conversion: the same values as
     # indexing a CIELAB copy of the whole crop, at a tenth of the cost).
-    px = rgb_to_lab(face_crop(ctx).rgb[l | r])
+    px = rgb_to_lab(masked(face_crop(ctx).rgb, l | r))
     if len(px) < 20:
         raise ValueError("cheek patches empty")
     return float(np.median(px[:, 1])), float(np.median(px[:, 2]))
