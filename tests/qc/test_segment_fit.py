@@ -78,3 +78,28 @@ def test_backdrop_de_is_distance_from_the_surface():
     got = _backdrop_de((lab[..., 0], lab[..., 1], lab[..., 2]), coeffs, x, y)
     assert got.dtype == np.float32
     assert np.allclose(got, want, atol=1e-3)
+
+
+def test_masked_is_boolean_indexing():
+    from qc.segment import masked
+
+    rng = np.random.default_rng(11)
+    img = rng.integers(0, 256, (40, 30, 3), dtype=np.uint8)
+    mask = rng.random((40, 30)) < 0.3
+    assert np.array_equal(masked(img, mask), img[mask])
+    assert np.array_equal(masked(img[..., 1], mask), img[..., 1][mask])      # a strided plane
+    assert np.array_equal(masked(img[:, 5:], mask[:, 5:]), img[:, 5:][mask[:, 5:]])
+    assert masked(img, np.zeros((40, 30), bool)).shape == (0, 3)
+
+
+def test_specular_only_of_bright_pixels_is_the_full_formula():
+    from qc.checks.highlights import specular
+
+    rng = np.random.default_rng(5)
+    rgb = rng.integers(200, 256, (50, 60, 3), dtype=np.uint8)
+    rgb[:5] = 0                                   # black rows: saturation defined as 0
+    gray = rgb.mean(axis=-1).astype(np.uint8)
+    mx, mn = rgb.max(axis=-1).astype(float), rgb.min(axis=-1).astype(float)
+    sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1), 0.0)
+    for luma_min, sat_max in ((245, 0.12), (0, 0.05), (256, 0.5)):
+        assert np.array_equal(specular(rgb, gray, luma_min, sat_max), (gray >= luma_min) & (sat <= sat_max))
