@@ -153,8 +153,7 @@ def _make_face_crop(ctx) -> FaceCrop:
     w, h = CROP_SIZE
     interp = cv2.INTER_AREA if s < 1 else cv2.INTER_LINEAR
     crop = cv2.warpAffine(ctx.rgb, m, (w, h), flags=interp, borderMode=cv2.BORDER_REPLICATE)
-    ones = np.full(ctx.rgb.shape[:2], 255, np.uint8)
-    valid = cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0) > 0
+    valid = _valid_area(m, ctx.rgb.shape[:2], (w, h))
     lm = f.landmarks @ m[:, :2].T + m[:, 2]   # (np.c_ with a ones column cost 0.3 ms)
     hull = cv2.convexHull(np.round(lm).astype(np.int32))
     mask = np.zeros((h, w), np.uint8)
@@ -162,6 +161,26 @@ def _make_face_crop(ctx) -> FaceCrop:
     gray = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
     return FaceCrop(rgb=crop, gray=gray, landmarks=lm, matrix=m, face_mask=mask.astype(bool) & valid,
                     valid=valid, scale=float(s))
+
+
+def _valid_area(m: np.ndarray, image_hw: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
+    """Crop pixels ``(h, w)`` bool whose source (through the affine ``m``) is inside the image.
+
+    When the whole crop maps inside the image with a pixel to spare (a spec photo's
+    face nearly always), every pixel is; otherwise the image's ones are warped with
+    nearest-neighbour sampling (the same mask, at a fraction of the cost when all true).
+    """
+    import cv2  # noqa: PLC0415
+
+    ih, iw = image_hw
+    w, h = size
+    inv = cv2.invertAffineTransform(m)
+    corners = np.array([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]], np.float64)
+    src = corners @ inv[:, :2].T + inv[:, 2]
+    if src[:, 0].min() >= 1 and src[:, 1].min() >= 1 and src[:, 0].max() <= iw - 2 and src[:, 1].max() <= ih - 2:
+        return np.ones((h, w), bool)
+    ones = np.full((ih, iw), 255, np.uint8)
+    return cv2.warpAffine(ones, m, (w, h), flags=cv2.INTER_NEAREST, borderValue=0) > 0
 
 
 def crop_lab(ctx) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The backdrop model's fast paths give the textbook answers.
+"""QC fast paths give the textbook answers.
 
 ``qc.segment`` fits its backdrop surface through normal equations, a trimmed round by
 subtracting the dropped rows, and reads quantiles and line medians with single
@@ -103,3 +103,19 @@ def test_specular_only_of_bright_pixels_is_the_full_formula():
     sat = np.where(mx > 0, (mx - mn) / np.maximum(mx, 1), 0.0)
     for luma_min, sat_max in ((245, 0.12), (0, 0.05), (256, 0.5)):
         assert np.array_equal(specular(rgb, gray, luma_min, sat_max), (gray >= luma_min) & (sat <= sat_max))
+
+
+@pytest.mark.parametrize("shift", [(0, 0), (-200, 0), (0, 500), (230, -40)])
+def test_face_crop_valid_area_is_the_warped_image_extent(shift):
+    import cv2
+
+    from qc.checks._common import _valid_area
+
+    ang, s = np.radians(7.0), 0.8
+    m = np.array([[np.cos(ang) * s, -np.sin(ang) * s, 0.0], [np.sin(ang) * s, np.cos(ang) * s, 0.0]])
+    m[:, 2] = np.array([120.0, 90.0]) - m[:, :2] @ np.array([240.0 + shift[0], 300.0 + shift[1]])
+    want = cv2.warpAffine(np.full((640, 480), 255, np.uint8), m, (240, 260), flags=cv2.INTER_NEAREST,
+                          borderValue=0) > 0
+    got = _valid_area(m, (640, 480), (240, 260))
+    assert np.array_equal(got, want)
+    assert got.all() == (shift == (0, 0))
