@@ -241,7 +241,7 @@ _loaded: dict[tuple[int, int | None], object] = {}
 
 def load(trees_per_cascade: int, cascades: int | None = None):
     """The truncated model as a ``dlib.shape_predictor``, built into :func:`cache_dir`
-    on first use (~5 s) and loaded once per process.  Thread-safe; concurrent processes
+    on first use (~2 s) and loaded once per process.  Thread-safe; concurrent processes
     may both build, and the rename makes either result whole."""
     key = (trees_per_cascade, cascades)
     with _lock:
