@@ -176,9 +176,11 @@ def _to_rect(box: Box):
     return dlib.rectangle(int(box.left), int(box.top), int(box.right), int(box.bottom))
 
 
-def landmarks_for(img: np.ndarray, box: Box) -> np.ndarray:
-    """68 landmarks, shape ``(68, 2)`` float64 ``(x, y)``, for a face ``box`` in ``img``."""
-    _, predictor, _ = models()
+def landmarks_for(img: np.ndarray, box: Box, predictor=None) -> np.ndarray:
+    """68 landmarks, shape ``(68, 2)`` float64 ``(x, y)``, for a face ``box`` in ``img``
+    (``predictor``: another ``dlib.shape_predictor`` than the full model, optional)."""
+    if predictor is None:
+        _, predictor, _ = models()
     shape = predictor(_as_uint8_rgb(img), _to_rect(box))
     return np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float64)
 

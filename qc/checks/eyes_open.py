@@ -104,7 +104,8 @@ def per_eye(ctx) -> PerEye:
     return ctx.memo("eyes_per_eye", lambda: _mirror_fits(face_crop(ctx)))
 
 
-def _mirror_fits(fc) -> PerEye:
+def _mirror_fits(fc, predictor=None) -> PerEye:
+    """``predictor``: a ``dlib.shape_predictor`` for the two fits (default: the full model)."""
     from .. import faces as _faces  # noqa: PLC0415
 
     img, lm = fc.rgb, fc.landmarks
@@ -117,7 +118,7 @@ def _mirror_fits(fc) -> PerEye:
     ears, shifts = [], []
     for sym, own in ((np.concatenate([left, left[:, ::-1]], axis=1), slice(36, 42)),
                      (np.concatenate([right[:, ::-1], right], axis=1), slice(42, 48))):
-        pts = _faces.landmarks_for(sym, box)
+        pts = _faces.landmarks_for(sym, box, predictor)
         ears.append((ear(pts[36:42]) + ear(pts[42:48])) / 2.0)
         shifts.append(float(np.linalg.norm(pts[own].mean(axis=0) - lm[own].mean(axis=0))))
     return PerEye(ears[0], ears[1], shifts[0], shifts[1])
