@@ -1,4 +1,4 @@
-"""The truncated landmark model (qc/eye_model.py): reading and rewriting dlib's
+"""The truncated landmark model (tools/calibration/shape_model.py): reading and rewriting dlib's
 shape_predictor file, and the cached loader."""
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from qc import eye_model as em
+from tools.calibration import shape_model as em
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""Sweep: truncated landmark models (qc/eye_model.py) for the per-eye mirror fits.
+"""Sweep: truncated landmark models (tools/calibration/shape_model.py) for the per-eye mirror fits.
 
 For each variant (full model; the first 300/200/150/100/50 trees of each of the 15
 cascades; the first 10 cascades of 500 trees) prints:
@@ -62,7 +62,8 @@ def main() -> None:
     import dlib
 
     import qc
-    from qc import eye_model, faces
+    from qc import faces
+    from tools.calibration import shape_model as eye_model
     from qc.checks import eyes_open
     from qc.checks._common import face_crop
     from qc.context import PhotoContext
