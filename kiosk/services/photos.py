@@ -34,6 +34,10 @@ DECIDABLE = {PhotoStatus.CAPTURED.value, PhotoStatus.REVIEW.value, PhotoStatus.P
 on_approved: list[Callable[[Session, Photo, Any], None]] = []
 
 
+#: Why a withdrawn (撤销) student's photo is not taken or approved.
+WITHDRAWN_ZH = "该学生已从本期名单撤销，不采集；如有误请联系管理员恢复"
+
+
 class PhotoError(Exception):
     """A decision that is not allowed.  ``code`` is stable; ``message`` is Chinese."""
 
@@ -251,6 +255,11 @@ def approve(session: Session, photo: Photo, actor: User | str | None, *, checkli
     session.flush()
     lock_rows(session, Student, [photo.student_id])
     session.refresh(photo)
+    session.refresh(photo.student, ["withdrawn_at"])
+    if photo.student.withdrawn_at is not None:
+        # Withdrawn from the roster (perhaps after the photo was taken): nobody approves
+        # their photo, on any page, until an admin restores them.
+        raise PhotoError("student_withdrawn", WITHDRAWN_ZH)
     # Automatic actors (an intake job, the CLI) are plain strings: they get an
     # operator's rights, never an admin's override.
     user = actor if isinstance(actor, User) else None

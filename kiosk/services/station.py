@@ -55,7 +55,7 @@ MAX_COLLECT_CODE = 4096
 
 #: Why the station takes no photo of a withdrawn student (``Student.withdrawn_at``; on a
 #: station node, as of its last pull from the central server).
-WITHDRAWN_ZH = "该学生已从本期名单撤销，不采集；如有误请联系管理员恢复"
+WITHDRAWN_ZH = photos.WITHDRAWN_ZH
 
 
 class StationError(Exception):

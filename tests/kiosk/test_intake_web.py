@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from kiosk import jobs
 from kiosk.db import get_db
-from kiosk.models import IntakeJob, Photo, ReviewItem, Role
+from kiosk.models import IntakeJob, Photo, ReviewItem, Role, Student
 from kiosk.services import orgs, photos
 
 from . import intakedata as data
@@ -168,3 +168,31 @@ def test_admin_decides_pending_and_review_photos(env):
     login(unit_user, "unit-xa", "password-123")
     assert unit_user.get("/unit/decisions").status_code == 403
     assert unit_user.post(f"/unit/decisions/{pending.id}", data={"action": "approve"}).status_code == 403
+
+
+def test_a_withdrawn_students_photo_is_not_approved_on_the_decisions_page(env):
+    app, info = env
+    admin = app.test_client()
+    login(admin, "boss", "password-123")
+    x1, sid = info["xh"][1], info["sids"][1]
+    _upload(admin, app, info, [(f"{x1}.jpg", data.spec_photo(3, "warn"))], unit_name="新华社陕西分社")
+    s = get_db(app).sessionmaker()
+    review = s.scalar(select(Photo).where(Photo.student_id == sid, Photo.status == "review"))
+    term_code = s.get(Student, sid).term.code
+    s.close()
+    # Withdrawn after the photo arrived, while it waits for a decision.
+    r = admin.post(f"/admin/terms/{term_code}/students/{sid}/withdraw", data={"reason": "延期毕业"})
+    assert r.status_code == 302
+    r = admin.post(f"/unit/decisions/{review.id}", data={"action": "approve", "reason": "核对无误"},
+                   follow_redirects=True)
+    assert "已从本期名单撤销" in r.get_data(as_text=True)
+    s = get_db(app).sessionmaker()
+    assert s.get(Photo, review.id).status == "review"
+    assert photos.approved_photo(s, sid) is None
+    s.close()
+    # Restored: the same decision goes through.
+    admin.post(f"/admin/terms/{term_code}/students/{sid}/restore", data={})
+    admin.post(f"/unit/decisions/{review.id}", data={"action": "approve", "reason": "核对无误"})
+    s = get_db(app).sessionmaker()
+    assert s.get(Photo, review.id).status == "approved"
+    s.close()
