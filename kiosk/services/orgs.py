@@ -3,12 +3,45 @@ from __future__ import annotations
 
 import re
 
+from typing import Callable, TypeVar
+
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ..db import begin_immediate
 from ..models import ImagingUnit, OrgUnit
 
+T = TypeVar("T")
+
 DEFAULT_BRANCH = "本部"
+
+
+def get_or_create(session: Session, find: Callable[[], "T | None"], make: Callable[[], T]) -> T:
+    """The row ``find()`` returns, else a new one from ``make()``, added and flushed.
+
+    Safe when another transaction creates the same row at the same moment (two rosters
+    of two terms naming the same new 学习中心, two admins adding one account): on SQLite
+    the look-up runs after taking the write lock, so it sees the other's commit; on
+    PostgreSQL the insert waits for the other transaction on the unique index and, when
+    that one committed the row, this one gets it from a second look-up instead of an
+    IntegrityError that would sink the whole import.
+    """
+    begin_immediate(session)
+    row = find()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = make()
+            session.add(row)
+            session.flush()
+        return row
+    except IntegrityError:
+        row = find()
+        if row is None:
+            raise
+        return row
 
 
 def _code_for(name: str, prefix: str) -> str:
@@ -29,10 +62,11 @@ class OrgCache:
         name = (name or DEFAULT_BRANCH).strip() or DEFAULT_BRANCH
         key = (None, name)
         if key not in self.by_key:
-            u = OrgUnit(code=_unique_code(self.session, _code_for(name, "B")), name=name, kind="branch")
-            self.session.add(u)
-            self.session.flush()
-            self.by_key[key] = u
+            s = self.session
+            self.by_key[key] = get_or_create(
+                s, lambda: s.scalar(select(OrgUnit).where(OrgUnit.parent_id.is_(None), OrgUnit.name == name,
+                                                          OrgUnit.kind == "branch").order_by(OrgUnit.id).limit(1)),
+                lambda: OrgUnit(code=_unique_code(s, _code_for(name, "B")), name=name, kind="branch"))
         return self.by_key[key]
 
     def centre(self, name: str, branch_name: str | None = None) -> OrgUnit:
@@ -45,11 +79,11 @@ class OrgCache:
         parent = self.branch(branch_name)
         key = (parent.id, name)
         if key not in self.by_key:
-            u = OrgUnit(code=_unique_code(self.session, _code_for(name, "C")), name=name, kind="centre",
-                        parent_id=parent.id)
-            self.session.add(u)
-            self.session.flush()
-            self.by_key[key] = u
+            s = self.session
+            self.by_key[key] = get_or_create(
+                s, lambda: s.scalar(select(OrgUnit).where(OrgUnit.parent_id == parent.id, OrgUnit.name == name)),
+                lambda: OrgUnit(code=_unique_code(s, _code_for(name, "C")), name=name, kind="centre",
+                                parent_id=parent.id))
         return self.by_key[key]
 
 
@@ -79,8 +113,7 @@ def find_unit(session: Session, code_or_name: str) -> OrgUnit | None:
 
 def ensure_imaging_unit(session: Session, name: str, code: str | None = None) -> ImagingUnit:
     u = session.scalar(select(ImagingUnit).where(ImagingUnit.name == name))
-    if u is None:
-        u = ImagingUnit(name=name, code=code or _code_for(name, "U"))
-        session.add(u)
-        session.flush()
-    return u
+    if u is not None:
+        return u
+    return get_or_create(session, lambda: session.scalar(select(ImagingUnit).where(ImagingUnit.name == name)),
+                         lambda: ImagingUnit(name=name, code=code or _code_for(name, "U")))

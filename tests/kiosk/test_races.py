@@ -322,3 +322,71 @@ def test_two_people_resolving_one_review_item_at_once_resolve_it_once(db):
         assert (it.status, it.resolved_by_id, it.resolution) == ("resolved", winner, f"已约重拍（{winner}）")
         (entry,) = _audit(s, "review.resolve")
         assert entry.actor_id == winner
+
+
+# ----------------------------------------------------------------- names created twice
+def _hold_then_commit(db, create, ready, hold=0.6):
+    """Create in an open transaction, let the other worker start, then commit."""
+    import time
+
+    with db.session() as s:
+        out = create(s)
+        ready()
+        time.sleep(hold)               # the other worker looks the name up and inserts now
+        s.commit()
+        return out
+
+
+def test_one_username_created_twice_at_once_gives_the_loser_exists(db):
+    """Two admins add the same account at the same moment: one account, the other admin
+    gets ``exists`` (not a database error), one audit entry."""
+    from kiosk.services import users
+
+    def first(ready):
+        return _hold_then_commit(db, lambda s: users.create_user(s, "zhang3", "password-123", Role.ADMIN,
+                                                                  actor="admin-a").id, ready)
+
+    def second(ready):
+        ready()
+        with db.session() as s:
+            return users.create_user(s, "zhang3", "password-456", Role.ADMIN, actor="admin-b").id
+
+    winner, err = _one_winner(race(first, second), users.UserError, "exists")
+    with db.session() as s:
+        assert s.scalars(select(User.id).where(User.username == "zhang3")).all() == [winner]
+        assert len(_audit(s, "user.create")) == 1
+
+
+def test_two_terms_rosters_naming_one_new_centre_at_once_share_it(db):
+    """Rosters of two terms imported at the same moment both introduce the same new
+    学习中心 (and imaging unit): both imports succeed and there is one centre."""
+    from kiosk.models import ImagingUnit, OrgUnit
+    from kiosk.services import orgs, terms
+
+    with db.session() as s:
+        terms.ensure_term(s, "2027-07")
+        s.commit()
+
+    def first(ready):
+        def create(s):
+            c = orgs.OrgCache(s).centre("新开学习中心", "新分部")
+            orgs.ensure_imaging_unit(s, "新开采集单位")
+            return c.id
+        return _hold_then_commit(db, create, ready)
+
+    def second(ready):
+        with db.session() as s:
+            cache = orgs.OrgCache(s)          # loaded before the other commits
+            ready()
+            c = cache.centre("新开学习中心", "新分部")
+            u = orgs.ensure_imaging_unit(s, "新开采集单位")
+            s.commit()
+            return c.id, u.id
+
+    results = race(first, second)
+    assert [r[0] for r in results] == ["ok", "ok"], results
+    assert results[0][1] == results[1][1][0]
+    with db.session() as s:
+        assert s.scalar(select(func.count()).select_from(OrgUnit).where(OrgUnit.name == "新开学习中心")) == 1
+        assert s.scalar(select(func.count()).select_from(OrgUnit).where(OrgUnit.name == "新分部")) == 1
+        assert s.scalar(select(func.count()).select_from(ImagingUnit).where(ImagingUnit.name == "新开采集单位")) == 1
