@@ -57,8 +57,11 @@ def _chroma(ctx) -> float:
         lab = None
     if lab is None:
         return chroma_p95(ctx.rgb)
+    from ..segment import _quantile  # noqa: PLC0415
+
     lab = lab[::2, ::2]  # every other pixel of the working copy: plenty for a 95th percentile
-    return float(np.percentile(np.hypot(lab[..., 1], lab[..., 2]), 95))
+    # np.percentile(…, 95) through one partition (a third of numpy's dispatch cost).
+    return _quantile(np.hypot(lab[..., 1], lab[..., 2]).ravel(), 0.95)
 
 
 def check(ctx, t: Thresholds):
