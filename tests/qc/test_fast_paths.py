@@ -119,3 +119,18 @@ def test_face_crop_valid_area_is_the_warped_image_extent(shift):
     got = _valid_area(m, (640, 480), (240, 260))
     assert np.array_equal(got, want)
     assert got.all() == (shift == (0, 0))
+
+
+def test_uniform_lines_match_the_strided_formula():
+    from qc.checks.border import _line_medians, _planar, _uniform_lines
+    from qc.segment import norm3
+
+    rng = np.random.default_rng(9)
+    lab = rng.normal(60, 3, (12, 480, 3)).astype(np.float32)
+    lab[3, :20] += 40                     # a line with 4 % off-colour pixels
+    med = np.median(lab, axis=1)
+    want = ((norm3(lab - med[:, None, :]) <= 6.0).mean(axis=1) >= 0.97).tolist()
+    planar = _planar(lab)
+    assert np.array_equal(_line_medians(None, planar), med)
+    assert _uniform_lines(planar, med, 6.0, 0.97) == want
+    assert want[3] is False and want[0] is True
