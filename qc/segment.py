@@ -345,14 +345,12 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
             pool = bottom_ids or list(range(1, n))
             ids = {max(pool, key=lambda i: stats[i, cv2.CC_STAT_AREA])}
         for i in ids:
-            person_small[labels == i] = 1
+            person_small |= (labels == i).view(np.uint8)
         # Fill holes: background is what a flood fill from outside the image reaches.
-        inv = (1 - person_small).astype(np.uint8)
-        padded = np.pad(inv, 1, constant_values=1)
+        padded = cv2.copyMakeBorder(1 - person_small, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
         ff = np.zeros((sh + 4, sw + 4), np.uint8)
         cv2.floodFill(padded, ff, (0, 0), 2)
-        holes = padded[1:-1, 1:-1] == 1
-        person_small[holes] = 1
+        person_small |= (padded[1:-1, 1:-1] == 1).view(np.uint8)
 
     # 0/1 uint8 masks reinterpreted as bool (views, not copies: the same arrays' values).
     person = cv2.resize(person_small, (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
