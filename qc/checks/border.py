@@ -62,19 +62,12 @@ def _planar(lab: np.ndarray) -> np.ndarray:
 def _line_medians(lab: np.ndarray, planar: np.ndarray | None = None) -> np.ndarray:
     """Per-line median colour ``(k, 3)`` of ``(k, L, 3)`` lines: ``np.median(lab, axis=1)``.
 
-    The same values (the mean of the two middle values for an even ``L``), from one
-    partition of contiguous ``(k, 3, L)`` rows (``planar``, if already made) instead of
-    numpy's generic median over a strided axis (half the cost here).
+    The same values, from contiguous ``(k, 3, L)`` rows (``planar``, if already made)
+    instead of numpy's generic median over a strided axis (half the cost here).
     """
-    a = _planar(lab) if planar is None else planar
-    L = a.shape[-1]
-    h = L // 2
-    if L % 2:
-        return np.partition(a, h, axis=-1)[..., h]
-    part = np.partition(a, h - 1, axis=-1)
-    lo = part[..., h - 1]
-    hi = part[..., h:].min(axis=-1)
-    return (lo + hi) / 2
+    from ..segment import median_rows  # noqa: PLC0415
+
+    return median_rows(_planar(lab) if planar is None else planar)
 
 
 def _uniform_lines(planar: np.ndarray, med: np.ndarray, tol: float, share: float) -> list[bool]:

@@ -37,7 +37,7 @@ class Thresholds:
 
 def skin_ab(ctx) -> tuple[float, float]:
     """Median ``(a*, b*)`` over both cheek patches."""
-    from ..segment import rgb_to_lab  # noqa: PLC0415
+    from ..segment import median_rows, rgb_to_lab  # noqa: PLC0415
 
     l, r = cheek_masks(ctx)
     # Only the cheek pixels are converted (per-pixel conversion: the same values as
@@ -45,7 +45,8 @@ def skin_ab(ctx) -> tuple[float, float]:
     px = rgb_to_lab(masked(face_crop(ctx).rgb, l | r))
     if len(px) < 20:
         raise ValueError("cheek patches empty")
-    return float(np.median(px[:, 1])), float(np.median(px[:, 2]))
+    a, b = median_rows(np.ascontiguousarray(px[:, 1:].T))
+    return float(a), float(b)
 
 
 def check(ctx, t: Thresholds):

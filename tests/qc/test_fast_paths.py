@@ -134,3 +134,16 @@ def test_uniform_lines_match_the_strided_formula():
     assert np.array_equal(_line_medians(None, planar), med)
     assert _uniform_lines(planar, med, 6.0, 0.97) == want
     assert want[3] is False and want[0] is True
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 2, 7, 22678])
+def test_median_rows_is_numpys_median(dtype, n):
+    from qc.segment import median_rows
+
+    a = np.random.default_rng(n).normal(40, 9, (3, n)).astype(dtype)
+    got = median_rows(a)
+    assert got.dtype == dtype and np.array_equal(got, np.median(a, axis=-1))
+    assert median_rows(a[0]) == np.median(a[0])
+    with pytest.raises(ValueError):
+        median_rows(np.zeros((3, 0), dtype))
