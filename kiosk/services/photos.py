@@ -34,8 +34,10 @@ DECIDABLE = {PhotoStatus.CAPTURED.value, PhotoStatus.REVIEW.value, PhotoStatus.P
 on_approved: list[Callable[[Session, Photo, Any], None]] = []
 
 
-#: Why a withdrawn (撤销) student's photo is not taken or approved.
+#: Why a withdrawn (撤销) student's photo is not taken (the station) …
 WITHDRAWN_ZH = "该学生已从本期名单撤销，不采集；如有误请联系管理员恢复"
+#: … and why their waiting photo is not approved (every approval path).
+APPROVE_WITHDRAWN_ZH = "该学生已从本期名单撤销，不能批准其照片；如有误请先由管理员恢复该学生"
 
 
 class PhotoError(Exception):
@@ -259,7 +261,7 @@ def approve(session: Session, photo: Photo, actor: User | str | None, *, checkli
     if photo.student.withdrawn_at is not None:
         # Withdrawn from the roster (perhaps after the photo was taken): nobody approves
         # their photo, on any page, until an admin restores them.
-        raise PhotoError("student_withdrawn", WITHDRAWN_ZH)
+        raise PhotoError("student_withdrawn", APPROVE_WITHDRAWN_ZH)
     # Automatic actors (an intake job, the CLI) are plain strings: they get an
     # operator's rights, never an admin's override.
     user = actor if isinstance(actor, User) else None

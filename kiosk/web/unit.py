@@ -66,6 +66,12 @@ i18n.add_translations({
     "支持 ZIP 压缩包；照片以学号或身份证号命名（如 2061001000001.jpg、张三_2061001000001.jpg），或附对应清单（文件名、学号、采集码）。":
         "ZIP archives; photos named by student number or ID number (e.g. 2061001000001.jpg, 张三_2061001000001.jpg), or with a manifest (file name, student no., capture code).",
     "全部": "All", "批次": "Term", "采集单位": "Unit",
+    # photos.PhotoError messages a decision can meet (the fixed ones)
+    "该学生已从本期名单撤销，不能批准其照片；如有误请先由管理员恢复该学生":
+        "The student was withdrawn from this term's roster: their photo cannot be approved; "
+        "restore the student first if that was a mistake",
+    "原始照片无法生成合格的证件照，不能批准": "No spec photo could be made from this file: it cannot be approved",
+    "管理员批准未通过的照片须填写理由": "Give a reason to approve a photo that failed the checks",
 })
 
 _ID_TOKEN = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
@@ -337,7 +343,7 @@ def decide(photo_id: int):
             abort(400)
     except photos.PhotoError as e:
         s.rollback()
-        flash(e.message, "error")
+        flash(_(e.message), "error")
         return redirect(url_for("unit.decisions"))
     for it in s.scalars(select(ReviewItem).where(ReviewItem.photo_id == ph.id, ReviewItem.status == "open")):
         it.status, it.resolution, it.resolved_by_id, it.resolved_at = "resolved", resolution, user.id, utcnow()

@@ -190,6 +190,10 @@ def test_a_withdrawn_students_photo_is_not_approved_on_the_decisions_page(env):
     assert s.get(Photo, review.id).status == "review"
     assert photos.approved_photo(s, sid) is None
     s.close()
+    admin.get("/unit/decisions?lang=en")
+    r = admin.post(f"/unit/decisions/{review.id}", data={"action": "approve", "reason": "ok"}, follow_redirects=True)
+    assert "withdrawn from this term" in r.get_data(as_text=True)
+    admin.get("/unit/decisions?lang=zh")
     # Restored: the same decision goes through.
     admin.post(f"/admin/terms/{term_code}/students/{sid}/restore", data={})
     admin.post(f"/unit/decisions/{review.id}", data={"action": "approve", "reason": "核对无误"})
