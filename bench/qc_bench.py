@@ -15,9 +15,12 @@ and the ratios b/a0 (target ≤ 1.3) and c/(a0 + enc) (target ≤ 1.15), on the 
 on the fastest round of each photo.  The machine is shared: the load average is printed
 with the numbers; compare ratios, not milliseconds.
 
-    .venv/bin/python bench/qc_bench.py [--repeat 5] [--profile]
+    .venv/bin/python bench/qc_bench.py [--repeat 5] [--profile] [--stages]
 
-``--profile`` also runs cProfile over the (b) loop and prints the top costs.
+``--profile`` also runs cProfile over the (b) loop and prints the top costs;
+``--stages`` times each stage of a QC run in the order QC runs them (decode, detection
+with the joint landmarks, segmentation, face crop, then each check; the per-eye mirror
+fits are inside ``eyes_open``), median per photo — where the time after detection goes.
 """
 from __future__ import annotations
 
@@ -40,6 +43,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--profile", action="store_true", help="cProfile the full-QC loop and print the top costs")
+    ap.add_argument("--stages", action="store_true", help="time each stage inside a QC run")
     args = ap.parse_args()
     load0 = os.getloadavg()
 
@@ -125,6 +129,46 @@ def main() -> None:
                 qc.check_photo(b, name=n)
         pr.disable()
         pstats.Stats(pr).sort_stats("tottime").print_stats(25)
+
+    if args.stages:
+        stages(photos, prof, args.repeat)
+
+
+def stages(photos: dict, prof, repeat: int) -> None:
+    """Median ms per photo of each stage of a QC run, run in QC's own order on a fresh
+    context (so each stage meets the caches as it does inside ``check_photo``)."""
+    from qc.checks import BY_NAME
+    from qc.checks._common import face_crop
+    from qc.runner import make_context
+
+    times: dict[str, list[float]] = {}
+
+    def timed(key, fn):
+        t0 = time.perf_counter()
+        fn()
+        times.setdefault(key, []).append(time.perf_counter() - t0)
+
+    for _ in range(repeat):
+        for n, b in photos.items():
+            ctx = make_context(b, prof, name=n)
+            timed("decode", lambda: ctx.rgb)
+            timed("detection + joint landmarks", lambda: ctx.faces)
+            timed("segmentation", lambda: ctx.segmentation)
+            if ctx.face is not None:
+                timed("face crop", lambda: face_crop(ctx))
+            for spec in prof.checks:
+                mod = BY_NAME[spec.name]
+                if spec.level == "off" or ("face" in mod.REQUIRES and ctx.face is None):
+                    continue
+                timed(spec.name, lambda: mod.check(ctx, spec.thresholds))
+    med = {k: statistics.median(v) * 1000 for k, v in times.items()}
+    first = ("decode", "detection + joint landmarks")
+    after = sum(v for k, v in med.items() if k not in first)
+    print(f"stages (median ms per photo, {repeat} rounds):")
+    for k, v in sorted(med.items(), key=lambda kv: (kv[0] not in first, -kv[1])):
+        if v >= 0.05 or k in first:
+            print(f"  {k:30s} {v:7.2f}")
+    print(f"  {'everything after detection':30s} {after:7.2f}")
 
 
 if __name__ == "__main__":
