@@ -138,7 +138,7 @@ def _well_posed(rows: int, ata: np.ndarray) -> bool:
     return bool(ev.min() > 0 and ev.max() / ev.min() < 1e10)
 
 
-def _quantile(r: np.ndarray, q: float) -> float:
+def quantile(r: np.ndarray, q: float) -> float:
     """``numpy.quantile(r, q)`` (default "linear" method) for 1-D ``r``, to float rounding.
 
     One ``np.partition`` at the lower neighbour of the virtual index ``(n − 1)·q``; the
@@ -222,7 +222,7 @@ def _fit_channels(X: np.ndarray, V: np.ndarray, rounds: int = 3) -> np.ndarray:
         for c in range(3):
             if not trim[c]:
                 continue
-            drop = R[c] > _quantile(R[c], 0.8)
+            drop = R[c] > quantile(R[c], 0.8)
             xd = np.compress(drop, X, axis=0)
             ata = ata0 - xd.T @ xd
             kept = n - xd.shape[0]

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from ..segment import masked  # noqa: F401 - shared with the checks
+from ..segment import masked, median_rows, quantile  # noqa: F401 - array helpers shared with the checks
 from ..types import CheckResult, Status
 
 PASS, WARN, FAIL, NA = Status.PASS, Status.WARN, Status.FAIL, Status.NOT_ASSESSED

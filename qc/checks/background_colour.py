@@ -17,8 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..colour import delta_e2000, lab_to_rgb1, rgb_to_lab1
-from ..segment import median_rows
-from ._common import PASS, check_order, grade_high, masked, not_assessed, r1, result
+from ._common import PASS, check_order, grade_high, masked, median_rows, not_assessed, r1, result
 
 NAME = "background_colour"
 LABEL_ZH = None

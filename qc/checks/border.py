@@ -55,19 +55,10 @@ def _lines(rgb: np.ndarray, side: str, n: int) -> np.ndarray:
 
 
 def _planar(lab: np.ndarray) -> np.ndarray:
-    """``(k, L, 3)`` lines as contiguous ``(k, 3, L)`` channel rows."""
+    """``(k, L, 3)`` lines as contiguous ``(k, 3, L)`` channel rows: their medians
+    (:func:`qc.segment.median_rows`) and per-pixel ΔE read contiguous memory, half the
+    cost of numpy's median over a strided axis."""
     return np.ascontiguousarray(lab.transpose(0, 2, 1))
-
-
-def _line_medians(lab: np.ndarray, planar: np.ndarray | None = None) -> np.ndarray:
-    """Per-line median colour ``(k, 3)`` of ``(k, L, 3)`` lines: ``np.median(lab, axis=1)``.
-
-    The same values, from contiguous ``(k, 3, L)`` rows (``planar``, if already made)
-    instead of numpy's generic median over a strided axis (half the cost here).
-    """
-    from ..segment import median_rows  # noqa: PLC0415
-
-    return median_rows(_planar(lab) if planar is None else planar)
 
 
 def _uniform_lines(planar: np.ndarray, med: np.ndarray, tol: float, share: float) -> list[bool]:
@@ -94,7 +85,7 @@ def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
     lines (the shoulders make a side line non-uniform); only a uniform top band is read
     to the full depth (in one conversion, not in chunks).
     """
-    from ..segment import rgb_to_lab  # noqa: PLC0415
+    from ..segment import median_rows, rgb_to_lab  # noqa: PLC0415
 
     lines = _lines(rgb, side, n)
     meds: list[np.ndarray] = []
@@ -104,7 +95,7 @@ def _side_lines(rgb: np.ndarray, side: str, n: int, tol: float,
     while start < min(n, stop_at):
         end = min(n, start + chunk)
         planar = _planar(rgb_to_lab(lines[start:end]))    # (k, 3, L)
-        med = _line_medians(None, planar)                   # (k, 3)
+        med = median_rows(planar)                           # (k, 3)
         meds.append(med)
         uniform += _uniform_lines(planar, med, tol, share)
         edge = meds[0][0]

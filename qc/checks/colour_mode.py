@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import FAIL, PASS, r1, result
+from ._common import FAIL, PASS, quantile, r1, result
 
 NAME = "colour_mode"
 LABEL_ZH = None
@@ -57,11 +57,9 @@ def _chroma(ctx) -> float:
         lab = None
     if lab is None:
         return chroma_p95(ctx.rgb)
-    from ..segment import _quantile  # noqa: PLC0415
-
     lab = lab[::2, ::2]  # every other pixel of the working copy: plenty for a 95th percentile
     # np.percentile(…, 95) through one partition (a third of numpy's dispatch cost).
-    return _quantile(np.hypot(lab[..., 1], lab[..., 2]).ravel(), 0.95)
+    return quantile(np.hypot(lab[..., 1], lab[..., 2]).ravel(), 0.95)
 
 
 def check(ctx, t: Thresholds):

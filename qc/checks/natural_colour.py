@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._common import PASS, WARN, check_order, cheek_masks, face_crop, masked, r1, result
+from ._common import PASS, WARN, check_order, cheek_masks, face_crop, masked, median_rows, r1, result
 
 NAME = "natural_colour"
 LABEL_ZH = None
@@ -37,7 +37,7 @@ class Thresholds:
 
 def skin_ab(ctx) -> tuple[float, float]:
     """Median ``(a*, b*)`` over both cheek patches."""
-    from ..segment import median_rows, rgb_to_lab  # noqa: PLC0415
+    from ..segment import rgb_to_lab  # noqa: PLC0415
 
     l, r = cheek_masks(ctx)
     # Only the cheek pixels are converted (per-pixel conversion: the same values as

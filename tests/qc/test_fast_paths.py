@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from qc.checks.border import _line_medians
-from qc.segment import _backdrop_de, _design, _fit_channels, _quantile, _surface
+from qc.checks.border import _planar
+from qc.segment import _backdrop_de, _design, _fit_channels, _surface, median_rows, quantile
 
 
 def _reference_fit(X, V, rounds=3):
@@ -57,13 +57,13 @@ def test_rank_deficient_design_falls_back_to_lstsq():
 def test_quantile_is_numpys_linear(n):
     r = np.abs(np.random.default_rng(n).normal(size=n))
     for q in (0.0, 0.5, 0.8, 1.0):
-        assert _quantile(r, q) == pytest.approx(float(np.quantile(r, q)), rel=1e-12, abs=1e-12)
+        assert quantile(r, q) == pytest.approx(float(np.quantile(r, q)), rel=1e-12, abs=1e-12)
 
 
 @pytest.mark.parametrize("length", [480, 481, 2, 1])
 def test_line_medians_are_numpys(length):
     a = np.random.default_rng(length).normal(50, 10, (6, length, 3)).astype(np.float32)
-    assert np.array_equal(_line_medians(a), np.median(a, axis=1))
+    assert np.array_equal(median_rows(_planar(a)), np.median(a, axis=1))
 
 
 def test_backdrop_de_is_distance_from_the_surface():
@@ -122,7 +122,7 @@ def test_face_crop_valid_area_is_the_warped_image_extent(shift):
 
 
 def test_uniform_lines_match_the_strided_formula():
-    from qc.checks.border import _line_medians, _planar, _uniform_lines
+    from qc.checks.border import _uniform_lines
     from qc.segment import norm3
 
     rng = np.random.default_rng(9)
@@ -131,7 +131,7 @@ def test_uniform_lines_match_the_strided_formula():
     med = np.median(lab, axis=1)
     want = ((norm3(lab - med[:, None, :]) <= 6.0).mean(axis=1) >= 0.97).tolist()
     planar = _planar(lab)
-    assert np.array_equal(_line_medians(None, planar), med)
+    assert np.array_equal(median_rows(planar), med)
     assert _uniform_lines(planar, med, 6.0, 0.97) == want
     assert want[3] is False and want[0] is True
 
@@ -139,8 +139,6 @@ def test_uniform_lines_match_the_strided_formula():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n", [1, 2, 7, 22678])
 def test_median_rows_is_numpys_median(dtype, n):
-    from qc.segment import median_rows
-
     a = np.random.default_rng(n).normal(40, 9, (3, n)).astype(dtype)
     got = median_rows(a)
     assert got.dtype == dtype and np.array_equal(got, np.median(a, axis=-1))
