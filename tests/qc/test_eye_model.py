@@ -1,8 +1,6 @@
 """The truncated landmark model (tools/calibration/shape_model.py): reading and rewriting dlib's
-shape_predictor file, and the cached loader."""
+shape_predictor file."""
 from __future__ import annotations
-
-import threading
 
 import numpy as np
 import pytest
@@ -125,19 +123,3 @@ def test_truncated_models_load_in_dlib_and_fit_close_to_the_full_model(tmp_path,
     d = np.linalg.norm(_landmarks(small, img, box) - full, axis=1)
     assert d.mean() < 0.03 * faces.Face(box=box, score=0, landmarks=full).eye_distance, d.mean()
     assert not np.array_equal(_landmarks(small, img, box), full)
-
-
-def test_load_builds_once_into_the_cache_dir_and_shares_the_predictor(tmp_path, monkeypatch):
-    monkeypatch.setenv("KIOSK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(em, "_loaded", {})
-    got = []
-    threads = [threading.Thread(target=lambda: got.append(em.load(50, 2))) for _ in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(got) == 3 and got[0] is got[1] is got[2]
-    files = list((tmp_path / "cache").iterdir())
-    assert [p.name for p in files] == [em.cached_path(50, 2).name]
-    lay = em.parse(files[0].read_bytes())
-    assert (lay.cascades, lay.trees_per_cascade) == (2, [50, 50])

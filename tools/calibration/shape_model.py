@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -213,48 +212,9 @@ def build(src_path: str | os.PathLike, dst_path: str | os.PathLike, trees_per_ca
     return dst
 
 
-# ------------------------------------------------------------------ cache
+# ------------------------------------------------------------------ source
 def source_path() -> Path:
     """The installed full 68-point model (face_recognition_models)."""
     import face_recognition_models  # noqa: PLC0415
 
     return Path(face_recognition_models.pose_predictor_model_location())
-
-
-def cache_dir() -> Path:
-    """``$KIOSK_CACHE_DIR``, else ``$XDG_CACHE_HOME/kiosk``, else ``~/.cache/kiosk``."""
-    d = os.environ.get("KIOSK_CACHE_DIR")
-    if d:
-        return Path(d)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kiosk"
-
-
-def cached_path(trees_per_cascade: int, cascades: int | None = None, src: Path | None = None) -> Path:
-    """Where the truncated model is cached: keyed by the source's size and mtime and the
-    truncation parameters (a reinstalled model gets a new file)."""
-    src = src or source_path()
-    st = src.stat()
-    c = "all" if cascades is None else str(cascades)
-    return cache_dir() / f"sp68_{st.st_size}_{st.st_mtime_ns}_t{trees_per_cascade}_c{c}.dat"
-
-
-_lock = threading.Lock()
-_loaded: dict[tuple[int, int | None], object] = {}
-
-
-def load(trees_per_cascade: int, cascades: int | None = None):
-    """The truncated model as a ``dlib.shape_predictor``, built into :func:`cache_dir`
-    on first use (~2 s) and loaded once per process.  Thread-safe; concurrent processes
-    may both build, and the rename makes either result whole."""
-    key = (trees_per_cascade, cascades)
-    with _lock:
-        sp = _loaded.get(key)
-        if sp is None:
-            import dlib  # noqa: PLC0415
-
-            path = cached_path(trees_per_cascade, cascades)
-            if not path.exists():
-                build(source_path(), path, trees_per_cascade, cascades)
-            sp = dlib.shape_predictor(str(path))
-            _loaded[key] = sp
-        return sp
