@@ -345,22 +345,20 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
         cv2.fillPoly(cand, [poly], 1)
     elif fb is not None:
         cand[fb.top:fb.bottom, fb.left:fb.right] = 1
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
-    person_small = np.zeros((sh, sw), dtype=np.uint8)
-    if n > 1:
-        ids: set[int] = set()
-        if face is not None:
-            cx, cy = face.eye_mid * scale if len(face.landmarks) == 68 else np.array(face.box.centre) * scale
-            lab_id = labels[int(np.clip(cy, 0, sh - 1)), int(np.clip(cx, 0, sw - 1))]
-            if lab_id != 0:
-                ids = {int(lab_id)}
-        if not ids:
+    person_small = None
+    if face is not None:
+        cx, cy = face.eye_mid * scale if len(face.landmarks) == 68 else np.array(face.box.centre) * scale
+        seed = (int(np.clip(cx, 0, sw - 1)), int(np.clip(cy, 0, sh - 1)))
+        person_small = component_at(cand, seed)
+    if person_small is None:
+        person_small = np.zeros((sh, sw), dtype=np.uint8)
+        n, labels, stats, _ = cv2.connectedComponentsWithStats(cand, connectivity=8)
+        if n > 1:
             # Largest component touching the bottom edge (a body), else the largest.
             bottom_ids = [i for i in range(1, n) if stats[i, cv2.CC_STAT_TOP] + stats[i, cv2.CC_STAT_HEIGHT] >= sh]
             pool = bottom_ids or list(range(1, n))
-            ids = {max(pool, key=lambda i: stats[i, cv2.CC_STAT_AREA])}
-        for i in ids:
-            person_small |= (labels == i).view(np.uint8)
+            person_small = (labels == max(pool, key=lambda i: stats[i, cv2.CC_STAT_AREA])).view(np.uint8)
+    if person_small.any():
         # Fill holes: background is what a flood fill from outside the image reaches.
         padded = cv2.copyMakeBorder(1 - person_small, 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=1)
         ff = np.zeros((sh + 4, sw + 4), np.uint8)
@@ -392,6 +390,24 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
                               "frame": insets},
                         backdrop_de=de, model_coeffs=B, scale=scale, lab_small=small,
                         person_small=person_small.astype(bool), background_small=backdrop_small)
+
+
+def component_at(mask: np.ndarray, seed: tuple[int, int]) -> np.ndarray | None:
+    """The 8-connected component of the 0/1 uint8 ``mask`` holding ``seed`` ``(x, y)``, as
+    a 0/1 uint8 mask, or ``None`` when the seed pixel is 0.
+
+    A flood fill from the seed: the same pixels as that component's label in
+    ``cv2.connectedComponents(mask, connectivity=8)``, without labelling the whole image.
+    """
+    import cv2  # noqa: PLC0415
+
+    x, y = seed
+    if not mask[y, x]:
+        return None
+    h, w = mask.shape
+    ffm = np.zeros((h + 2, w + 2), np.uint8)
+    cv2.floodFill(mask, ffm, (int(x), int(y)), 1, flags=8 | cv2.FLOODFILL_MASK_ONLY | (1 << 8))
+    return np.ascontiguousarray(ffm[1:-1, 1:-1])
 
 
 def _refine_crown(rgb: np.ndarray, row_small: int, sy: float, sx: float, coeffs, small_size,

@@ -145,3 +145,22 @@ def test_median_rows_is_numpys_median(dtype, n):
     assert median_rows(a[0]) == np.median(a[0])
     with pytest.raises(ValueError):
         median_rows(np.zeros((3, 0), dtype))
+
+
+def test_component_at_is_the_seeds_connected_component():
+    import cv2
+
+    from qc.segment import component_at
+
+    rng = np.random.default_rng(21)
+    mask = (rng.random((60, 80)) < 0.45).astype(np.uint8)
+    mask[0, :] = 1                            # a component touching the border
+    before = mask.copy()
+    n, labels = cv2.connectedComponents(mask, connectivity=8)
+    assert n > 3
+    for y, x in [(0, 5), *zip(*np.nonzero(mask)[:2])][:40]:
+        got = component_at(mask, (int(x), int(y)))
+        assert np.array_equal(got, (labels == labels[y, x]).astype(np.uint8))
+    y0, x0 = np.argwhere(mask == 0)[0]
+    assert component_at(mask, (int(x0), int(y0))) is None
+    assert np.array_equal(mask, before)       # the input is not modified
