@@ -320,7 +320,6 @@ class Segmentation:
     """
 
     person: np.ndarray
-    background: np.ndarray
     bg_lab: tuple[float, float, float]
     crown_y: int | None
     reliable: bool
@@ -339,6 +338,18 @@ class Segmentation:
     person_small: np.ndarray | None = None
     #: Confident-backdrop mask on the small working copy, ``(h, w)`` bool.
     background_small: np.ndarray | None = None
+
+    @cached_property
+    def background(self) -> np.ndarray:
+        """``(H, W)`` bool confident backdrop at full size (from :attr:`background_small`,
+        made on first use: the checks read the small mask)."""
+        import cv2  # noqa: PLC0415
+
+        h, w = self.person.shape
+        if self.background_small is None:
+            return np.zeros((h, w), bool)
+        small = np.ascontiguousarray(self.background_small, dtype=np.uint8)
+        return cv2.resize(small, (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
 
     @cached_property
     def model_lab(self) -> np.ndarray | None:

@@ -368,7 +368,6 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     # 0/1 uint8 masks reinterpreted as bool (views, not copies: the same arrays' values).
     person = cv2.resize(person_small, (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
     backdrop_small = (de < p.backdrop_share * person_de) & (person_small == 0)
-    background = cv2.resize(backdrop_small.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
 
     crown = None
     if person_small.any():
@@ -384,7 +383,7 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
         rows = np.nonzero(span.sum(axis=1) >= need)[0]
         if len(rows):
             crown = _refine_crown(rgb, int(rows[0]), sy, scale, coeffs, (sw, sh), x0, x1, person_de)
-    return Segmentation(person=person, background=background, bg_lab=bg_lab, crown_y=crown,
+    return Segmentation(person=person, bg_lab=bg_lab, crown_y=crown,
                         reliable=median_resid <= p.busy_residual_de,
                         info={"border_residual_de": median_resid, "scale": scale, "person_de": person_de,
                               "frame": insets},

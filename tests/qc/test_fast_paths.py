@@ -164,3 +164,16 @@ def test_component_at_is_the_seeds_connected_component():
     y0, x0 = np.argwhere(mask == 0)[0]
     assert component_at(mask, (int(x0), int(y0))) is None
     assert np.array_equal(mask, before)       # the input is not modified
+
+
+def test_full_size_backdrop_mask_is_made_on_demand(corpus_dir):
+    from qc.context import PhotoContext
+
+    ctx = PhotoContext((corpus_dir / "pichai_blue_bg.jpg").read_bytes())
+    seg = ctx.segmentation
+    assert "background" not in seg.__dict__                  # not made by the segmentation
+    bg = ctx.background_mask
+    assert bg.shape == ctx.rgb.shape[:2] and bg.dtype == bool
+    assert not (bg & seg.person).any() and 0.2 < bg.mean() < 0.9
+    assert bg[0, 0] == seg.background_small[0, 0] and bg[-1, -1] == seg.background_small[-1, -1]
+    assert abs(bg.mean() - seg.background_small.mean()) < 0.01
