@@ -283,15 +283,20 @@ def test_qr_code_is_stored_verbatim_and_selects_its_student_later(station):
     assert r.status_code == 422 and r.json["error"]["code"] == "no_qr"
 
 
+def _open_review_item(s, sid: int) -> int:
+    """An open identity review item for student ``sid`` (flushed); its id."""
+    st = s.get(Student, sid)
+    item = ReviewItem(term_id=st.term_id, kind="identity", student_id=sid, status="open")
+    s.add(item)
+    s.flush()
+    return item.id
+
+
 def test_call_from_review_queue_goes_first_and_closes_on_approval(station):
     app, w = station
     sid = w["studs"][2][0]
     with get_db(app).session() as s:
-        st = s.get(Student, sid)
-        item = ReviewItem(term_id=st.term_id, kind="identity", student_id=sid, status="open")
-        s.add(item)
-        s.flush()
-        item_id = item.id
+        item_id = _open_review_item(s, sid)
     c = _start(app.test_client())
     assert c.get(API + "/state").json["state"]["queue"][0]["id"] == w["studs"][0][0]
     page = c.get("/review/").get_data(as_text=True)
@@ -598,12 +603,8 @@ def test_withdrawn_student_is_not_called_from_the_review_queue(station):
     app, w = station
     sid = w["studs"][2][0]
     with get_db(app).session() as s:
-        st = s.get(Student, sid)
-        item = ReviewItem(term_id=st.term_id, kind="identity", student_id=sid, status="open")
-        s.add(item)
-        s.flush()
-        item_id = item.id
-        sync.withdraw_student(s, st, actor="admin", reason="退学")
+        item_id = _open_review_item(s, sid)
+        sync.withdraw_student(s, s.get(Student, sid), actor="admin", reason="退学")
     c = _start(app.test_client())
     r = c.post(f"/station/call/{item_id}", data={"next": "/review/?status=open"}, follow_redirects=True)
     assert "该学生已从本期名单撤销，不采集" in r.get_data(as_text=True)
