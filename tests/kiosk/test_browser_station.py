@@ -165,6 +165,11 @@ def test_warn_needs_the_checklist_and_a_reload_resumes(tmp_path, playwright_inst
         _login_and_start(page, srv.url)
         _find(page, name)                                  # by name this time
         page.wait_for_selector("#student-card:not([hidden])")
+        # As the other capture tests do: the camera is live and the capture button armed
+        # before Enter (once, in CI, an Enter right after the card appeared sent no capture
+        # while the live guidance kept running).
+        page.wait_for_selector("#hints.ready, #hints.notready", timeout=30_000)
+        page.wait_for_selector("#capture-btn:enabled")
         page.keyboard.press("Enter")
         page.wait_for_selector("#result:not([hidden])", timeout=30_000)
         assert page.inner_text("#verdict").startswith("有提醒")
