@@ -7,6 +7,9 @@ photo, median per photo of:
        + face_landmarks(img, locations) — the cheapest bare detection that finds a
        480×640 spec photo's face: the baseline of the targets
   (a)  the same with face_recognition's default upsampling (1), for reference
+  (a1) the bare detection QC's first pass does: decode + qc.faces.detect without the
+       finest pyramid level (skip_levels=1; same boxes and scores for any face over
+       ~86 px) + the landmarks — b/a1 shows what everything after detection costs
   (b)  qc.check_photo(bytes) without identity
   (c)  qc.check_photo(bytes, reference=<stored 128-d encoding>), as station and intake
   (enc) one face encoding (face_recognition.face_encodings on a known location)
@@ -66,7 +69,9 @@ def main() -> None:
         encs[n] = ctx.encoding
     ref = {n: (e if e is not None else np.zeros(128, np.float32)) for n, e in encs.items()}
 
-    ta, ta0, tb, tc, te = [], [], [], [], []
+    from qc import faces as qf
+
+    ta, ta0, ta1, tb, tc, te = [], [], [], [], [], []
     for _ in range(args.repeat):
         for n, b in photos.items():
             t0 = time.perf_counter()
@@ -84,6 +89,11 @@ def main() -> None:
             ta0.append(time.perf_counter() - t0)
 
             t0 = time.perf_counter()
+            img1 = np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
+            qf.detect(img1, skip_levels=prof.detection.skip_levels)
+            ta1.append(time.perf_counter() - t0)
+
+            t0 = time.perf_counter()
             fr.face_encodings(img, locs[:1] or None)
             te.append(time.perf_counter() - t0)
 
@@ -95,17 +105,20 @@ def main() -> None:
             qc.check_photo(b, reference=ref[n], name=n)
             tc.append(time.perf_counter() - t0)
 
-    a, a0, b_, c, e = (statistics.median(x) * 1000 for x in (ta, ta0, tb, tc, te))
+    a, a0, a1, b_, c, e = (statistics.median(x) * 1000 for x in (ta, ta0, ta1, tb, tc, te))
     load1 = os.getloadavg()
     print(f"photos: {len(photos)} real 480x640 spec crops x {args.repeat} rounds; "
           f"load average {load0[0]:.2f} -> {load1[0]:.2f} ({os.cpu_count()} cores)")
     print(f"(a0) face_locations(upsample 0) + face_landmarks : {a0:7.1f} ms   (baseline)")
     print(f"(a)  the same with upsample 1 (library default)  : {a:7.1f} ms")
+    print(f"(a1) QC's first-pass detection + landmarks        : {a1:7.1f} ms   "
+          f"(skip_levels={prof.detection.skip_levels})")
     print(f"(b)  full QC, no identity                        : {b_:7.1f} ms")
     print(f"(c)  full QC with a stored reference encoding    : {c:7.1f} ms")
     print(f"     one face encoding                           : {e:7.1f} ms")
     print(f"b/a0       = {b_ / a0:.2f}   (target <= 1.30)")
     print(f"c/(a0+enc) = {c / (a0 + e):.2f}   (target <= 1.15)")
+    print(f"b/a1       = {b_ / a1:.2f}   (everything after QC's own detection, as a ratio)")
     print(f"b/a = {b_ / a:.2f}   c/(a+enc) = {c / (a + e):.2f}   (against the library's default upsampling)")
     # On a shared machine other processes inflate some rounds; the fastest of the rounds
     # of each photo is the closest to the uncontended cost.  Same ratios on those.
