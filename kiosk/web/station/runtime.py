@@ -12,10 +12,12 @@ database on first use (a missing annotated image is drawn again from the stored 
 """
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import threading
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any
 
@@ -23,6 +25,21 @@ log = logging.getLogger("kiosk.station")
 
 PREVIEW_SIDE = 640          # px, longer side of the frames the guidance looks at
 IDLE_CLOSE_SECONDS = 120.0  # a server camera nobody asked for this long is closed
+
+# Server cameras whose reader thread is running.  The reader is a daemon thread that spends
+# its time inside OpenCV with the GIL released; if the interpreter is still finalising
+# when it comes back, CPython ends the thread from inside OpenCV's C++ frames and the
+# process aborts ("terminate called without an active exception", exit 134) -- a clean
+# shutdown of the web process, or the end of a test run, must stop the readers first.
+_READING: weakref.WeakSet = weakref.WeakSet()
+
+
+def _stop_readers() -> None:
+    for cam in list(_READING):
+        cam.close()
+
+
+atexit.register(_stop_readers)
 
 
 def _jpeg(rgb, quality: int = 90, max_side: int | None = None) -> bytes:
@@ -68,12 +85,14 @@ class ServerCamera:
         self.source.open()
         if self.kind == "opencv":
             self._thread = threading.Thread(target=self._pump, name="station-camera", daemon=True)
+            _READING.add(self)
             self._thread.start()
 
     def close(self) -> None:
         self._stop.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout=2)
+        _READING.discard(self)
         try:
             self.source.close()
         except Exception:  # noqa: BLE001 - closing must not fail a request
