@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from qc.checks.border import _planar
-from qc.segment import _backdrop_de, _design, _fit_channels, _surface, median_rows, quantile
+from qc import segment
+from qc.segment import _backdrop_de, _design, _fit_channels, _surface, median_rows, order_stats, quantile
 
 
 def _reference_fit(X, V, rounds=3):
@@ -145,6 +146,63 @@ def test_median_rows_is_numpys_median(dtype, n):
     assert median_rows(a[0]) == np.median(a[0])
     with pytest.raises(ValueError):
         median_rows(np.zeros((3, 0), dtype))
+
+
+def _backdrop_like(n: int, seed: int) -> np.ndarray:
+    """CIELAB channel values as a plain backdrop gives them: ~100 distinct values over
+    tens of thousands of pixels (numpy's introselect is slowest on such ties)."""
+    rng = np.random.default_rng(seed)
+    return np.round(rng.normal(-12, 3, n) * 8) / 8
+
+
+def _cases():
+    rng = np.random.default_rng(11)
+    n = segment._SELECT_DIRECT * 18
+    spike = rng.normal(0, 1, n)
+    spike[::997] = 1e12                        # far outliers: every value lands in one bucket
+    ladder = 2.0 ** -np.arange(n % 900 + 1000) # exponentially spaced: needs every narrowing round
+    return {
+        "ties_f32": _backdrop_like(n, 1).astype(np.float32),
+        "ties_f64": _backdrop_like(n + 1, 2),
+        "normal_f32": rng.normal(40, 9, n).astype(np.float32),
+        "uint8": rng.integers(0, 256, n).astype(np.uint8),
+        "two_values": np.repeat(np.array([3.5, 7.25]), [n // 3, n - n // 3]),
+        "constant": np.full(n, 2.5, np.float32),
+        "spike": spike,
+        "ladder": np.tile(ladder, n // len(ladder) + 1)[:n],
+        "just_over_direct": rng.normal(0, 1, segment._SELECT_DIRECT + 1),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_cases()))
+def test_order_stats_are_the_sorted_values(name):
+    r = _cases()[name]
+    n = len(r)
+    ranks = sorted({0, 1, n // 3, n // 2 - 1, n // 2, n // 2 + 1, (4 * n) // 5, n - 2, n - 1})
+    want = np.sort(r)[ranks]
+    got = order_stats(r, ranks)
+    assert [type(v) for v in got] == [type(v) for v in want] and list(got) == list(want)
+    for k in ranks:                              # one rank at a time, and neighbours together
+        assert order_stats(r, [k]) == [np.sort(r)[k]]
+
+
+def test_order_stats_keep_numpys_order_for_nan_and_inf():
+    r = np.random.default_rng(5).normal(0, 1, segment._SELECT_DIRECT * 4)
+    r[7], r[100], r[2000] = np.nan, np.inf, -np.inf
+    n = len(r)
+    for k in (0, 1, n // 2, n - 2, n - 1):
+        got, want = order_stats(r, [k])[0], np.partition(r, k)[k]
+        assert got == want or (np.isnan(got) and np.isnan(want))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [37415, 37416])
+def test_medians_and_quantiles_of_backdrop_like_ties_are_numpys(dtype, n):
+    a = np.stack([_backdrop_like(n, s) for s in range(3)]).astype(dtype)
+    got = median_rows(a)
+    assert got.dtype == dtype and np.array_equal(got, np.median(a, axis=-1))
+    for q in (0.05, 0.5, 0.8, 0.95, 1.0):
+        assert quantile(a[1], q) == pytest.approx(float(np.quantile(a[1], q)), rel=1e-12, abs=1e-12)
 
 
 def test_component_at_is_the_seeds_connected_component():
