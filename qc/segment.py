@@ -134,16 +134,17 @@ def order_stats(r: np.ndarray, ks) -> list:
 
 
 def _select(r: np.ndarray, ks: list, depth: int) -> list:
-    n = len(r)
-    if n <= _SELECT_DIRECT or depth >= _SELECT_DEPTH:
-        part = np.partition(r, ks)
-        return [part[k] for k in ks]
-    lo, hi = r.min(), r.max()
-    if lo == hi:
-        return [lo] * len(ks)
-    if not (np.isfinite(lo) and np.isfinite(hi)):     # NaN or inf: numpy's own order
-        part = np.partition(r, ks)
-        return [part[k] for k in ks]
+    if len(r) > _SELECT_DIRECT and depth < _SELECT_DEPTH:
+        lo, hi = r.min(), r.max()
+        if lo == hi:
+            return [lo] * len(ks)
+        if np.isfinite(lo) and np.isfinite(hi):            # NaN or inf: numpy's own order below
+            return _narrow(r, ks, depth, lo, hi)
+    part = np.partition(r, ks)
+    return [part[k] for k in ks]
+
+
+def _narrow(r: np.ndarray, ks: list, depth: int, lo, hi) -> list:
     # (r − lo)·scale is monotone in r under rounding, so bucket order is value order.
     idx = ((r - lo) * ((_SELECT_BINS - 1) / float(hi - lo))).astype(np.intp)
     cum = np.cumsum(np.bincount(idx, minlength=_SELECT_BINS))
