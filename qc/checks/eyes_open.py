@@ -106,6 +106,8 @@ def per_eye(ctx) -> PerEye:
 
 def _mirror_fits(fc, predictor=None) -> PerEye:
     """``predictor``: a ``dlib.shape_predictor`` for the two fits (default: the full model)."""
+    import cv2  # noqa: PLC0415
+
     from .. import faces as _faces  # noqa: PLC0415
 
     img, lm = fc.rgb, fc.landmarks
@@ -114,10 +116,15 @@ def _mirror_fits(fc, predictor=None) -> PerEye:
     if img.shape[1] != 2 * cut:
         raise ValueError("face crop must be centred on the eye midpoint")
     box = _faces.Box(*MIRROR_BOX)
-    left, right = img[:, :cut], img[:, cut:]
+    # The flipped crop's halves are the crop's halves mirrored: each mirror face is a copy
+    # of one of the two with the other half pasted in (0.04 ms; concatenating reversed
+    # views cost ten times as much).
+    flipped = cv2.flip(img, 1)
+    sym_left, sym_right = img.copy(), flipped.copy()
+    sym_left[:, cut:] = flipped[:, cut:]
+    sym_right[:, cut:] = img[:, cut:]
     ears, shifts = [], []
-    for sym, own in ((np.concatenate([left, left[:, ::-1]], axis=1), slice(36, 42)),
-                     (np.concatenate([right[:, ::-1], right], axis=1), slice(42, 48))):
+    for sym, own in ((sym_left, slice(36, 42)), (sym_right, slice(42, 48))):
         pts = _faces.landmarks_for(sym, box, predictor)
         ears.append((ear(pts[36:42]) + ear(pts[42:48])) / 2.0)
         shifts.append(float(np.linalg.norm(pts[own].mean(axis=0) - lm[own].mean(axis=0))))

@@ -148,6 +148,18 @@ def test_median_rows_is_numpys_median(dtype, n):
         median_rows(np.zeros((3, 0), dtype))
 
 
+@pytest.mark.parametrize("n", [480, 481, 640])
+def test_median_rows_of_short_tied_rows_are_numpys(n):
+    """Edge lines of a plain backdrop: ~10-40 distinct values per row (sorted, not
+    partitioned, since a partition is three times slower on such ties)."""
+    a = np.stack([np.round(np.random.default_rng(s).normal(60, 1.5, n) * 2) / 2 for s in range(12)])
+    a = a.astype(np.float32).reshape(4, 3, n)
+    assert max(len(np.unique(r)) for r in a.reshape(-1, n)) <= 40
+    got = median_rows(a)
+    assert got.shape == (4, 3) and got.dtype == np.float32
+    assert np.array_equal(got, np.median(a, axis=-1))
+
+
 def _backdrop_like(n: int, seed: int) -> np.ndarray:
     """CIELAB channel values as a plain backdrop gives them: ~100 distinct values over
     tens of thousands of pixels (numpy's introselect is slowest on such ties)."""
