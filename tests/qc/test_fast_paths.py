@@ -247,3 +247,20 @@ def test_full_size_backdrop_mask_is_made_on_demand(corpus_dir):
     assert not (bg & seg.person).any() and 0.2 < bg.mean() < 0.9
     assert bg[0, 0] == seg.background_small[0, 0] and bg[-1, -1] == seg.background_small[-1, -1]
     assert abs(bg.mean() - seg.background_small.mean()) < 0.01
+
+
+@pytest.mark.parametrize("shape", [(320, 240, 3), (4, 640, 3), (2240, 3), (1, 1, 3), (0, 3)])
+def test_rgb_to_lab_is_opencvs_conversion_of_the_scaled_pixels(shape):
+    """Converted in one buffer (in place): the values of the plain two-step conversion,
+    for images, line stacks and pixel lists, and the caller's array is left alone."""
+    import cv2
+
+    from qc.segment import rgb_to_lab
+
+    a = np.random.default_rng(3).integers(0, 256, shape).astype(np.uint8)
+    before = a.copy()
+    got = rgb_to_lab(a)
+    f = a.reshape(-1, 1, 3).astype(np.float32) / 255.0
+    want = cv2.cvtColor(f, cv2.COLOR_RGB2Lab).reshape(shape) if a.size else np.zeros(shape, np.float32)
+    assert got.shape == shape and got.dtype == np.float32
+    assert np.array_equal(got, want) and np.array_equal(a, before)
