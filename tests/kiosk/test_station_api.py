@@ -612,3 +612,25 @@ def test_withdrawn_student_is_not_called_from_the_review_queue(station):
         assert s.scalar(select(StationCall)) is None
     assert _audit(app, "station.call") == []
     assert c.post(API + "/next").json["state"]["student"]["id"] != sid
+
+
+def test_a_preview_that_races_the_end_of_its_session_does_not_reopen_the_camera(station, tmp_path):
+    """The preview request read the open session, then the session ended: the camera
+    stays closed and the request gets the no-session answer."""
+    from capture import write_y4m
+    from kiosk.web.station.runtime import get_runtime
+
+    app, _w = station
+    video = tmp_path / "camera.y4m"
+    write_y4m(video, [frame_rgb("pass")] * 3)
+    c = _start(app.test_client(), camera_kind="opencv", camera_value=str(video))
+    try:
+        assert c.get(API + "/preview.jpg").status_code == 200
+        rt = get_runtime(app)
+        (sid,) = list(rt._cameras)
+        rt.forget(sid)                # what /station/end does right after its commit
+        r = c.get(API + "/preview.jpg")
+        assert r.status_code == 409 and r.json["error"]["code"] == "no_session", r.json
+        assert sid not in rt._cameras
+    finally:
+        c.post("/station/end")

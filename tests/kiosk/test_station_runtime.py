@@ -64,3 +64,63 @@ def test_closing_a_camera_forgets_it_and_stops_its_reader(tmp_path):
     assert cam in runtime._READING and cam._thread.is_alive()
     rt.forget(3)
     assert cam not in runtime._READING and not cam._thread.is_alive()
+
+
+def _cfg(tmp_path: Path) -> dict:
+    return {"kind": "opencv", "device": str(_video(tmp_path)), "width": 320, "height": 240}
+
+
+def test_an_ended_session_cannot_open_its_camera_again(tmp_path):
+    """A request that read its session just before the session ended (a preview poll)
+    must not reopen the device after the end let it go."""
+    import pytest
+
+    from kiosk.web.station import runtime
+
+    rt = runtime.StationRuntime()
+    cam = rt.camera(4, _cfg(tmp_path))
+    rt.forget(4)
+    with pytest.raises(runtime.SessionEnded):
+        rt.camera(4, _cfg(tmp_path))
+    assert not rt._cameras and cam not in runtime._READING
+    # other sessions are not affected
+    other = rt.camera(5, _cfg(tmp_path))
+    assert other.latest(wait=10) is not None
+    rt.close_all()
+
+
+def test_a_session_ended_while_its_camera_opens_gets_no_camera(tmp_path, monkeypatch):
+    """The end arrives between the check and the device being open: the new camera is
+    closed at once instead of being kept for an ended session."""
+    import pytest
+
+    from kiosk.web.station import runtime
+
+    rt = runtime.StationRuntime()
+    opened = []
+    real_open = runtime.ServerCamera.open
+
+    def open_then_end(self):
+        real_open(self)
+        opened.append(self)
+        rt.forget(6)                       # the operator's "end session" lands now
+
+    monkeypatch.setattr(runtime.ServerCamera, "open", open_then_end)
+    with pytest.raises(runtime.SessionEnded):
+        rt.camera(6, _cfg(tmp_path))
+    assert len(opened) == 1 and opened[0] not in runtime._READING
+    assert not opened[0]._thread.is_alive() and not rt._cameras
+
+
+def test_retain_closes_cameras_without_barring_their_sessions(tmp_path):
+    """``retain`` works from a list of open sessions read earlier: a session it did not
+    know about yet may be new, so it is closed but may open its camera again."""
+    from kiosk.web.station import runtime
+
+    rt = runtime.StationRuntime()
+    first = rt.camera(8, _cfg(tmp_path))
+    rt.retain(set())
+    assert first not in runtime._READING and not rt._cameras
+    again = rt.camera(8, _cfg(tmp_path))
+    assert again is not first and again.latest(wait=10) is not None
+    rt.close_all()

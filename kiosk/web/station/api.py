@@ -97,11 +97,16 @@ def _camera(cs):
 
     if _kind(cs) == "browser":
         raise svc.StationError("browser_camera", "本场次使用浏览器摄像头")
+    from .runtime import SessionEnded  # noqa: PLC0415
+
     try:
         return get_runtime(current_app).camera(cs.id, cs.camera,
                                                settle_seconds=current_app.config.get("STATION_HOTFOLDER_SETTLE"))
     except SourceError as e:
         raise svc.StationError("camera_unavailable", e.message_zh, 503) from None
+    except SessionEnded:
+        # This request read its session just before the session was ended.
+        raise svc.StationError("no_session", "请先开始采集场次", 409) from None
 
 
 def _json_number(v: Any) -> Any:

@@ -3,7 +3,8 @@
 * one :class:`capture.Guide` tracker per session (the live hints keep a little state
   between preview frames);
 * the server-side camera of a session whose camera is an OpenCV device or a hot folder
-  (:class:`ServerCamera`), opened on first use from ``CaptureSession.camera``;
+  (:class:`ServerCamera`), opened on first use from ``CaptureSession.camera`` and never
+  again once the session has ended here (a late preview request gets "no session");
 * the last few annotated result images and refusal details, so the result view does not
   recompute them.
 
@@ -167,13 +168,25 @@ class ServerCamera:
         return [p.to_dict() for p in getattr(self.source, "problems", [])[-5:]]
 
 
+class SessionEnded(LookupError):
+    """A camera was asked for a capture session this process has already let go of."""
+
+
 class StationRuntime:
     """Per-process registry (``app.extensions["station_runtime"]``)."""
+
+    #: Ended session ids remembered (a session id is never reused, so this only bounds memory).
+    ENDED_KEPT = 4096
 
     def __init__(self, cache_size: int = 64):
         self._lock = threading.Lock()
         self._guides: dict[int, tuple[Any, threading.Lock]] = {}
         self._cameras: dict[int, ServerCamera] = {}
+        # Sessions forgotten because they ended.  A request that read its session just
+        # before the session ended (a preview poll, say) must not open the camera again
+        # after :meth:`forget`: the device would stay held by an ended session until the
+        # next sweep, and the next session on that station could not open it.
+        self._ended: OrderedDict[int, None] = OrderedDict()
         self._cache: OrderedDict[tuple[int, str], Any] = OrderedDict()
         self._cache_size = cache_size
 
@@ -190,8 +203,11 @@ class StationRuntime:
 
     # server cameras
     def camera(self, session_id: int, config: dict[str, Any], **kw) -> ServerCamera:
-        """The open server camera of a session (opened on first use; ``SourceError`` if it cannot)."""
+        """The open server camera of a session (opened on first use; ``SourceError`` if it
+        cannot, :class:`SessionEnded` once the session has been forgotten)."""
         with self._lock:
+            if session_id in self._ended:
+                raise SessionEnded(session_id)
             cam = self._cameras.get(session_id)
             if cam is not None and cam.config.get("kind") == config.get("kind"):
                 return cam
@@ -199,16 +215,28 @@ class StationRuntime:
         cam = ServerCamera(config, **kw)
         cam.open()
         with self._lock:
-            old = self._cameras.pop(session_id, None)
-            self._cameras[session_id] = cam
+            ended = session_id in self._ended        # forgotten while the device was opening
+            old = None if ended else self._cameras.pop(session_id, None)
+            if not ended:
+                self._cameras[session_id] = cam
+        if ended:
+            cam.close()
+            raise SessionEnded(session_id)
         if old is not None:
             old.close()
         return cam
 
-    def forget(self, session_id: int) -> None:
+    def forget(self, session_id: int, *, ended: bool = True) -> None:
+        """Close a session's camera and drop its guide.  ``ended`` (the session was ended
+        here): also refuse to open a camera for it again."""
         with self._lock:
             self._guides.pop(session_id, None)
             cam = self._cameras.pop(session_id, None)
+            if ended:
+                self._ended[session_id] = None
+                self._ended.move_to_end(session_id)
+                while len(self._ended) > self.ENDED_KEPT:
+                    self._ended.popitem(last=False)
         if cam is not None:
             cam.close()
 
@@ -217,7 +245,9 @@ class StationRuntime:
         with self._lock:
             gone = [sid for sid in set(self._cameras) | set(self._guides) if sid not in open_ids]
         for sid in gone:
-            self.forget(sid)
+            # Not marked ended: ``open_ids`` was read before this call, and a session
+            # that started since then must still be able to open its camera.
+            self.forget(sid, ended=False)
 
     def _sweep_locked(self) -> None:
         for sid in [s for s, c in self._cameras.items() if c.idle]:
