@@ -216,8 +216,9 @@ class StationRuntime:
         cam.open()
         with self._lock:
             ended = session_id in self._ended        # forgotten while the device was opening
-            old = None if ended else self._cameras.pop(session_id, None)
+            old = None
             if not ended:
+                old = self._cameras.pop(session_id, None)
                 self._cameras[session_id] = cam
         if ended:
             cam.close()
