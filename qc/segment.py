@@ -163,9 +163,10 @@ def _narrow(r: np.ndarray, ks: list, depth: int, lo, hi) -> list:
 
 def median_rows(a: np.ndarray) -> np.ndarray:
     """``np.median(a, axis=-1)`` of contiguous rows, the same values (for an even length
-    the mean of the two middle values, in ``a``'s dtype), from one selection per row
-    (:func:`order_stats`): numpy's median partitions at both middle indices and
-    dispatches generically, twice the cost here.  Raises ``ValueError`` for empty rows."""
+    the mean of the two middle values, in ``a``'s dtype): rows up to ``_SELECT_DIRECT``
+    long from one sort, longer ones from one selection per row (:func:`order_stats`);
+    numpy's median partitions at both middle indices and dispatches generically, twice
+    the cost here.  Raises ``ValueError`` for empty rows."""
     n = a.shape[-1]
     if n == 0:
         raise ValueError("median of an empty row")
