@@ -112,59 +112,38 @@ def masked(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return np.compress(mask.ravel(), a.reshape(mask.size, -1), axis=0)
 
 
-# Order statistics.  numpy's introselect is slow on the data QC feeds it: the CIELAB
-# values of a plain backdrop take only ~100 distinct values over 20–40 thousand pixels,
-# and on so many ties one row's partition took 1.3–3.7 ms instead of ~0.2 ms (10.8 ms
-# for the three channels of one photo).  Long rows are therefore narrowed by counting
-# first: a monotone map of the values onto ``_SELECT_BINS`` buckets, one ``bincount``,
-# and only the bucket holding the wanted rank is kept -- usually a single repeated
-# value, returned without sorting anything.  What is left (a short or spread-out
-# remainder) goes to ``np.partition``.  The result is the exact order statistic either
-# way, so every median and quantile is bit-identical to numpy's.
-_SELECT_BINS = 1024
-_SELECT_DIRECT = 2048   # rows up to this long: one np.partition is cheaper than counting
-_SELECT_DEPTH = 4       # narrowing rounds before handing the remainder to np.partition
+# Order statistics.  numpy >= 2 sends a partition at a single position to x86-simd-sort's
+# vectorised quickselect (AVX2/AVX-512), and that is slow on the data QC feeds it: the
+# CIELAB values of a plain backdrop take only ~100 distinct values over 20–40 thousand
+# pixels, and on so many ties one row took 0.3–2.5 ms.  A partition at two or more
+# positions goes to numpy's introselect, which took 37–81 µs on the same rows (measured
+# on a 2-core AMD EPYC with AVX-512, numpy 2.4; with AVX-512 or AVX2 switched off through
+# NPY_DISABLE_CPU_FEATURES the single-position call is 0.4 / 0.24 ms a photo and the
+# two-position call 0.25 either way).  So every selection asks for at least two
+# positions.  Until this, long rows were narrowed by counting first (a bincount over
+# 1024 buckets, then a partition of the one bucket holding the rank): exact too, but
+# 0.64 ms a photo against 0.27 for the padded partition.  The values are numpy's
+# either way, so every median and quantile is bit-identical.
+_SELECT_DIRECT = 2048   # median_rows: rows up to this long are sorted instead
 
 
 def order_stats(r: np.ndarray, ks) -> list:
     """The values of 1-D ``r`` at the 0-based sorted positions ``ks`` (ascending), as
     ``np.partition(r, ks)[ks]`` gives them (same dtype, same values; NaN sorts last)."""
     ks = list(ks)
-    return _select(r, ks, 0)
-
-
-def _select(r: np.ndarray, ks: list, depth: int) -> list:
-    if len(r) > _SELECT_DIRECT and depth < _SELECT_DEPTH:
-        lo, hi = r.min(), r.max()
-        if lo == hi:
-            return [lo] * len(ks)
-        if np.isfinite(lo) and np.isfinite(hi):            # NaN or inf: numpy's own order below
-            return _narrow(r, ks, depth, lo, hi)
-    part = np.partition(r, ks)
+    kth = ks
+    if len(ks) == 1 and len(r) > 1:
+        # A neighbouring position as well: see above (introselect, not the SIMD quickselect).
+        k = ks[0]
+        kth = [k, k + 1] if k + 1 < len(r) else [k - 1, k]
+    part = np.partition(r, kth)
     return [part[k] for k in ks]
-
-
-def _narrow(r: np.ndarray, ks: list, depth: int, lo, hi) -> list:
-    # (r − lo)·scale is monotone in r under rounding, so bucket order is value order.
-    idx = ((r - lo) * ((_SELECT_BINS - 1) / float(hi - lo))).astype(np.intp)
-    cum = np.cumsum(np.bincount(idx, minlength=_SELECT_BINS))
-    out: list = []
-    i = 0
-    while i < len(ks):
-        b = int(np.searchsorted(cum, ks[i], side="right"))   # the bucket holding rank ks[i]
-        below, end = (int(cum[b - 1]) if b else 0), int(cum[b])
-        j = i + 1
-        while j < len(ks) and ks[j] < end:                     # later ranks in the same bucket
-            j += 1
-        out += _select(np.compress(idx == b, r), [k - below for k in ks[i:j]], depth + 1)
-        i = j
-    return out
 
 
 def median_rows(a: np.ndarray) -> np.ndarray:
     """``np.median(a, axis=-1)`` of contiguous rows, the same values (for an even length
     the mean of the two middle values, in ``a``'s dtype): rows up to ``_SELECT_DIRECT``
-    long from one sort, longer ones from one selection per row (:func:`order_stats`);
+    long from one sort, longer ones from one partition per row (:func:`order_stats`);
     numpy's median partitions at both middle indices and dispatches generically, twice
     the cost here.  Raises ``ValueError`` for empty rows."""
     n = a.shape[-1]
@@ -202,7 +181,7 @@ def _well_posed(rows: int, ata: np.ndarray) -> bool:
 def quantile(r: np.ndarray, q: float) -> float:
     """``numpy.quantile(r, q)`` (default "linear" method) for 1-D ``r``, to float rounding.
 
-    The two neighbours of the virtual index ``(n − 1)·q`` from one selection
+    The two neighbours of the virtual index ``(n − 1)·q`` from one partition
     (:func:`order_stats`); numpy's own dispatch cost four to ten times a single partition
     here.
     """
@@ -383,7 +362,9 @@ def segment_person(rgb: np.ndarray, lab: np.ndarray | None, face: Face | None,
     if sample.sum() < 12:
         sample[:top_band, :] = True
 
-    sy_idx, sx_idx = np.nonzero(sample)
+    # Row-major sample coordinates, as np.nonzero gives them: np.nonzero of a 2-D mask
+    # took 0.15 ms here, the flat indices and a divmod 0.03 ms.
+    sy_idx, sx_idx = np.divmod(np.flatnonzero(sample), sw)
     X = _design(xcol[sx_idx], yrow[sy_idx])
     # The samples of the three channels in one pass, channel-major (rows of V: the same
     # contiguous vectors as small[..., c][sample]).

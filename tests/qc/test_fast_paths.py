@@ -162,7 +162,8 @@ def test_median_rows_of_short_tied_rows_are_numpys(n):
 
 def _backdrop_like(n: int, seed: int) -> np.ndarray:
     """CIELAB channel values as a plain backdrop gives them: ~100 distinct values over
-    tens of thousands of pixels (numpy's introselect is slowest on such ties)."""
+    tens of thousands of pixels (numpy's single-position SIMD quickselect is slowest on
+    such ties)."""
     rng = np.random.default_rng(seed)
     return np.round(rng.normal(-12, 3, n) * 8) / 8
 
@@ -171,8 +172,8 @@ def _cases():
     rng = np.random.default_rng(11)
     n = segment._SELECT_DIRECT * 18
     spike = rng.normal(0, 1, n)
-    spike[::997] = 1e12                        # far outliers: every value lands in one bucket
-    ladder = 2.0 ** -np.arange(1200)            # exponentially spaced: every narrowing round, then partition
+    spike[::997] = 1e12                        # far outliers
+    ladder = 2.0 ** -np.arange(1200)            # exponentially spaced
     return {
         "ties_f32": _backdrop_like(n, 1).astype(np.float32),
         "ties_f64": _backdrop_like(n + 1, 2),
@@ -196,6 +197,25 @@ def test_order_stats_are_the_sorted_values(name):
     assert [type(v) for v in got] == [type(v) for v in want] and list(got) == list(want)
     for k in ranks:                              # and one rank at a time
         assert order_stats(r, [k]) == [np.sort(r)[k]]
+
+
+def test_order_stats_never_ask_numpy_for_a_single_position(monkeypatch):
+    # numpy >= 2 sends a one-position partition to its SIMD quickselect, which took up to
+    # 2.5 ms on a backdrop's tied CIELAB row where introselect (two positions) took 0.08.
+    seen = []
+    real = np.partition
+
+    def spy(a, kth, *args, **kw):
+        seen.append(list(np.atleast_1d(kth)))
+        return real(a, kth, *args, **kw)
+
+    r = _backdrop_like(37415, 3)
+    srt, med, top = np.sort(r), np.median(r), np.quantile(r, 1.0)
+    monkeypatch.setattr(segment.np, "partition", spy)
+    got = (order_stats(r, [0]), order_stats(r, [len(r) - 1]), median_rows(r[None, :])[0], quantile(r, 1.0))
+    monkeypatch.undo()
+    assert got == ([srt[0]], [srt[-1]], med, top)
+    assert len(seen) == 4 and all(len(k) >= 2 for k in seen)
 
 
 def test_order_stats_keep_numpys_order_for_nan_and_inf():
