@@ -11,11 +11,15 @@ photo, median per photo of:
        finest pyramid level (skip_levels=1; same boxes and scores for any face over
        ~86 px) + the landmarks — b/a1 shows what everything after detection costs
   (b)  qc.check_photo(bytes) without identity
+  (bd) the same with dlib's own landmark predictor (``KIOSK_SHAPEFIT=0``): what
+       qc.shapefit's C evaluation of the same model saves (QC's three fits a photo)
   (c)  qc.check_photo(bytes, reference=<stored 128-d encoding>), as station and intake
   (enc) one face encoding (face_recognition.face_encodings on a known location)
 
 and the ratios b/a0 (target ≤ 1.3) and c/(a0 + enc) (target ≤ 1.15), on the medians and
-on the fastest round of each photo.  The machine is shared: the load average is printed
+on the fastest round of each photo.  (b), (c) and (a1) fit the landmarks with
+qc.shapefit when it is built (dlib's model and points, our C loop); the baselines (a0),
+(a) use face_recognition, i.e. dlib's predictor.  The machine is shared: the load average is printed
 with the numbers; compare ratios, not milliseconds.
 
     .venv/bin/python bench/qc_bench.py [--repeat 5] [--profile] [--stages]
@@ -71,7 +75,10 @@ def main() -> None:
 
     from qc import faces as qf
 
-    ta, ta0, ta1, tb, tc, te = [], [], [], [], [], []
+    from qc import shapefit
+
+    fast = shapefit.available()
+    ta, ta0, ta1, tb, tbd, tc, te = [], [], [], [], [], [], []
     for _ in range(args.repeat):
         for n, b in photos.items():
             t0 = time.perf_counter()
@@ -105,7 +112,13 @@ def main() -> None:
             qc.check_photo(b, reference=ref[n], name=n)
             tc.append(time.perf_counter() - t0)
 
-    a, a0, a1, b_, c, e = (statistics.median(x) * 1000 for x in (ta, ta0, ta1, tb, tc, te))
+            os.environ["KIOSK_SHAPEFIT"] = "0"
+            t0 = time.perf_counter()
+            qc.check_photo(b, name=n)
+            tbd.append(time.perf_counter() - t0)
+            os.environ.pop("KIOSK_SHAPEFIT")
+
+    a, a0, a1, b_, bd, c, e = (statistics.median(x) * 1000 for x in (ta, ta0, ta1, tb, tbd, tc, te))
     load1 = os.getloadavg()
     print(f"photos: {len(photos)} real 480x640 spec crops x {args.repeat} rounds; "
           f"load average {load0[0]:.2f} -> {load1[0]:.2f} ({os.cpu_count()} cores)")
@@ -113,12 +126,15 @@ def main() -> None:
     print(f"(a)  the same with upsample 1 (library default)  : {a:7.1f} ms")
     print(f"(a1) QC's first-pass detection + landmarks        : {a1:7.1f} ms   "
           f"(skip_levels={prof.detection.skip_levels})")
-    print(f"(b)  full QC, no identity                        : {b_:7.1f} ms")
+    print(f"(b)  full QC, no identity                        : {b_:7.1f} ms   "
+          f"(landmarks: {'qc.shapefit' if fast else 'dlib, qc.shapefit not built'})")
+    print(f"(bd) the same with dlib's landmark predictor      : {bd:7.1f} ms   (b/bd = {b_ / bd:.2f})")
     print(f"(c)  full QC with a stored reference encoding    : {c:7.1f} ms")
     print(f"     one face encoding                           : {e:7.1f} ms")
     print(f"b/a0       = {b_ / a0:.2f}   (target <= 1.30)")
     print(f"c/(a0+enc) = {c / (a0 + e):.2f}   (target <= 1.15)")
     print(f"b/a1       = {b_ / a1:.2f}   (everything after QC's own detection, as a ratio)")
+    print(f"bd/a0      = {bd / a0:.2f}   (with dlib's predictor for QC's fits too)")
     print(f"b/a = {b_ / a:.2f}   c/(a+enc) = {c / (a + e):.2f}   (against the library's default upsampling)")
     # On a shared machine other processes inflate some rounds; the fastest of the rounds
     # of each photo is the closest to the uncontended cost.  Same ratios on those.
