@@ -15,7 +15,7 @@ faces, shifted boxes, boxes past the image edge, grey images and the mirror face
 
 The model file is parsed once into arrays and kept in a cache directory
 (``$KIOSK_CACHE_DIR``, else ``$XDG_CACHE_HOME/gradphoto-kiosk``, else
-``~/.cache/gradphoto-kiosk``), keyed by the model file's size and modification time:
+``~/.cache/gradphoto-kiosk``), keyed by the model file's size and a hash of its ends:
 parsing takes seconds, loading the cached arrays milliseconds (memory-mapped, so
 processes share the pages).  ``scripts/setup-env`` builds the C library and fills the
 cache.  When the library is not built, the model does not parse or the cache cannot be
@@ -132,6 +132,29 @@ class ShapeModel:
     deltas: np.ndarray
 
     ARRAYS = ("initial", "ref", "idx1", "idx2", "thresh", "leaves", "anchors", "deltas")
+
+    def __post_init__(self):
+        # The C loop trusts these: an index out of range would read outside the arrays.
+        # Checked on every load (a cache file could be damaged), ~1 ms.
+        v = len(self.initial)
+        c, t, s = self.idx1.shape
+        f = self.anchors.shape[1] if self.anchors.ndim == 2 else -1
+        want = {"initial": ((v,), np.float32), "ref": ((v,), np.float64), "idx1": ((c, t, s), np.int32),
+                "idx2": ((c, t, s), np.int32), "thresh": ((c, t, s), np.float32),
+                "leaves": ((c, t, s + 1, v), np.float32), "anchors": ((c, f), np.int32),
+                "deltas": ((c, f, 2), np.float32)}
+        for k, (shape, dtype) in want.items():
+            a = getattr(self, k)
+            if a.shape != shape or a.dtype != dtype or not a.flags.c_contiguous:
+                raise ValueError(f"shape model: {k} is {a.dtype} {a.shape}, expected {np.dtype(dtype)} {shape}")
+        if v < 2 or v % 2 or f < 1 or s < 1 or (s + 1) & s:
+            raise ValueError("shape model: inconsistent sizes")
+        for k, hi in (("idx1", f), ("idx2", f), ("anchors", v // 2)):
+            a = getattr(self, k)
+            if a.size and (int(a.min()) < 0 or int(a.max()) >= hi):
+                raise ValueError(f"shape model: {k} out of range")
+        if not self.ref_ss > 0:
+            raise ValueError("shape model: degenerate initial shape")
 
     @property
     def shape(self) -> tuple[int, int, int, int, int]:
@@ -252,8 +275,18 @@ def _model_path() -> Path:
 
 
 def _entry(path: Path) -> Path:
-    st = path.stat()
-    return cache_dir() / f"shape{CACHE_FORMAT}-{path.stem}-{st.st_size}-{st.st_mtime_ns}"
+    """The cache entry of a model file, keyed by its size and a hash of its first and last
+    64 KiB (the trees at both ends): the same model installed in another environment (a
+    new mtime) finds the same entry, and reading 128 KiB costs nothing next to parsing."""
+    import hashlib  # noqa: PLC0415
+
+    size = path.stat().st_size
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        h.update(f.read(65536))
+        f.seek(max(0, size - 65536))
+        h.update(f.read(65536))
+    return cache_dir() / f"shape{CACHE_FORMAT}-{path.stem}-{size}-{h.hexdigest()[:16]}"
 
 
 def _load_cached(entry: Path) -> ShapeModel | None:
@@ -293,6 +326,9 @@ def prepare(path: str | os.PathLike | None = None) -> ShapeModel | None:
     m = _load_cached(entry)
     if m is not None:
         return m
+    if entry.exists():
+        log.warning("shapefit: damaged cache entry %s; parsing the model again", entry)
+        shutil.rmtree(entry, ignore_errors=True)      # readers that mapped it keep their copy
     try:
         parsed = parse_model(p.read_bytes())
     except (OSError, ValueError) as e:

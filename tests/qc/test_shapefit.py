@@ -183,3 +183,25 @@ def test_images_it_does_not_take_are_refused(fast):
         fast.fit(np.zeros((50, 50, 4), np.uint8), (0, 0, 40, 40))
     with pytest.raises(ValueError):
         fast.fit(np.zeros((50, 50, 3), np.float32), (0, 0, 40, 40))
+
+
+def test_a_damaged_cache_entry_is_not_trusted(tmp_path, monkeypatch):
+    import dlib
+
+    if not shapefit._LIB.exists():
+        require_or_skip("qc/_shapefit.so is not built")
+    monkeypatch.setenv("KIOSK_CACHE_DIR", str(tmp_path / "cache"))
+    path = tmp_path / "small.dat"
+    path.write_bytes(_small_model(np.random.default_rng(6)))
+    assert shapefit.prepare(path) is not None
+    (entry,) = (tmp_path / "cache").iterdir()
+    bad = np.load(entry / "idx1.npy")
+    bad[0, 0, 0] = 10 ** 6                                  # would read far outside the features
+    np.save(entry / "idx1.npy", bad)
+    m = shapefit.prepare(path)                              # parsed again, not the damaged arrays
+    assert m is not None and int(m.idx1.max()) < m.shape[4]
+    healed = shapefit.prepare(path)                         # and the entry was written afresh
+    assert isinstance(healed.leaves, np.memmap) and int(healed.idx1.max()) < healed.shape[4]
+    img = np.random.default_rng(7).integers(0, 256, (100, 80, 3), dtype=np.uint8)
+    rect = (5, 5, 70, 90)
+    assert np.array_equal(shapefit.fit(img, rect, m), _dlib_points(img, rect, dlib.shape_predictor(str(path))))
