@@ -99,7 +99,8 @@ def per_eye(ctx) -> PerEye:
     """Each eye's EAR from its own mirror-symmetric face (image sides).
 
     Memoised on the context.  Two landmark fits on the 240×260 levelled crop
-    (~2.5 ms each on a new face: the model's trees, not the pixels, are the cost).
+    (~1 ms each through qc.shapefit, ~2.5 ms with dlib's predictor: the model's trees,
+    not the pixels, are the cost).
     """
     return ctx.memo("eyes_per_eye", lambda: _mirror_fits(face_crop(ctx)))
 
