@@ -28,11 +28,14 @@
 
 #define PREFETCH_AHEAD 6
 
-static inline int intensity(const uint8_t *img, int h, int w, int ch, long x, long y)
+/* (fx, fy) are floor()ed pixel coordinates, still doubles: compared before any cast, so
+ * a far-off rectangle (or a NaN) reads 0 instead of overflowing a conversion. */
+static inline int intensity(const uint8_t *img, int h, int w, int ch, double fx, double fy)
 {
-    if (x < 0 || y < 0 || x >= w || y >= h)
+    if (!(fx >= 0.0 && fy >= 0.0 && fx < (double)w && fy < (double)h))
         return 0;
-    const uint8_t *p = img + ((size_t)y * (size_t)w + (size_t)x) * (size_t)ch;
+    const size_t x = (size_t)fx, y = (size_t)fy;
+    const uint8_t *p = img + (y * (size_t)w + x) * (size_t)ch;
     if (ch == 1)
         return p[0];
     return ((int)p[0] + (int)p[1] + (int)p[2]) / 3;
@@ -108,7 +111,7 @@ void shapefit(int n_casc, int n_trees, int n_splits, int n_vals, int n_feat,
             py = py + am[3] * qy;
             py = py + ab[1];
             py = py + 0.5;
-            feat[f] = (float)intensity(img, h, w, ch, (long)floor(px), (long)floor(py));
+            feat[f] = (float)intensity(img, h, w, ch, floor(px), floor(py));
         }
 
         /* The leaf each tree lands in. */

@@ -205,3 +205,12 @@ def test_a_damaged_cache_entry_is_not_trusted(tmp_path, monkeypatch):
     img = np.random.default_rng(7).integers(0, 256, (100, 80, 3), dtype=np.uint8)
     rect = (5, 5, 70, 90)
     assert np.array_equal(shapefit.fit(img, rect, m), _dlib_points(img, rect, dlib.shape_predictor(str(path))))
+
+
+def test_a_rectangle_far_off_the_image_reads_nothing_and_does_not_crash(fast):
+    img = np.full((60, 50, 3), 200, np.uint8)
+    for rect in [(5000, 4000, 5080, 4080), (-3000, -5, -2920, 75)]:     # off the image: dlib's points
+        assert np.array_equal(fast.fit(img, rect), _dlib_points(img, rect))
+    for rect in [(10 ** 12, 10 ** 12, 10 ** 12 + 80, 10 ** 12 + 80), (-(10 ** 15), 0, -(10 ** 15) + 80, 80)]:
+        pts = fast.fit(img, rect)                     # coordinates past any integer pixel index
+        assert pts.shape == (68, 2) and np.isfinite(pts).all()
