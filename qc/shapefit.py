@@ -294,7 +294,7 @@ def _load_cached(entry: Path) -> ShapeModel | None:
         meta = json.loads((entry / "meta.json").read_text())
         arrays = {k: np.load(entry / f"{k}.npy", mmap_mode="r") for k in ShapeModel.ARRAYS}
         return ShapeModel(ref_ss=float(meta["ref_ss"]), **arrays)
-    except (OSError, ValueError, KeyError):
+    except (OSError, ValueError, KeyError, TypeError, EOFError):
         return None
 
 
