@@ -123,3 +123,18 @@ def test_truncated_models_load_in_dlib_and_fit_close_to_the_full_model(tmp_path,
     d = np.linalg.norm(_landmarks(small, img, box) - full, axis=1)
     assert d.mean() < 0.03 * faces.Face(box=box, score=0, landmarks=full).eye_distance, d.mean()
     assert not np.array_equal(_landmarks(small, img, box), full)
+
+
+def test_dlib_reads_a_synthetic_file_as_written():
+    # Zero written as a zero-length integer made dlib refuse the file ("Error
+    # deserializing object of type unsigned long"); dlib writes it as one byte.
+    import tempfile
+
+    import dlib
+
+    assert em.write_int(0) == b"\x01\x00"
+    with tempfile.TemporaryDirectory() as d:
+        path = f"{d}/synthetic.dat"
+        with open(path, "wb") as f:
+            f.write(_synthetic(2, 3, 12, 9))
+        dlib.shape_predictor(path)

@@ -86,27 +86,14 @@ def test_landmarks_for_uses_it_and_gives_the_same_points(fast, monkeypatch):
 
 # ---------------------------------------------------------------- a model of our own
 
-def _int(v: int) -> bytes:
-    """dlib's integer encoding: a header byte (number of little-endian bytes, 0x80 when
-    negative) and the bytes."""
-    mag = abs(v)
-    body = mag.to_bytes(max(1, (mag.bit_length() + 7) // 8), "little")    # zero too: one byte
-    return bytes([len(body) | (0x80 if v < 0 else 0)]) + body
-
-
-def _float(x: float) -> bytes:
-    m, e = float(x).as_integer_ratio()
-    k = (e.bit_length() - 1)                      # x = m / 2^k exactly (every float is)
-    assert e == 1 << k
-    return _int(m) + _int(-k)
-
-
 def _small_model(rng, n_pts=6, n_casc=3, n_trees=7, depth=2, n_feat=9) -> bytes:
     """A valid serialized dlib shape_predictor: few points, shallow trees, float32 values
     with full mantissas (as a trained model's: short ones make exact .5 roundings, where
     dlib's tie-breaking is not what a trained model ever meets)."""
     splits, leaves = 2 ** depth - 1, 2 ** depth
-    dy = lambda lo, hi, bits=0: float(np.float32(rng.uniform(lo, hi)))  # noqa: E731
+    from tools.calibration.shape_model import write_float as _float, write_int as _int
+
+    dy = lambda lo, hi: float(np.float32(rng.uniform(lo, hi)))  # noqa: E731
     out = io.BytesIO()
     out.write(_int(1))
     out.write(_int(-2 * n_pts) + _int(-1))
@@ -159,7 +146,7 @@ def test_a_model_it_cannot_read_is_refused_not_guessed(tmp_path, monkeypatch, da
     monkeypatch.setenv("KIOSK_CACHE_DIR", str(tmp_path / "cache"))
     good = _small_model(np.random.default_rng(4))
     data = {"truncated": good[: len(good) // 2], "trailing": good + b"\x01\x05",
-            "version": _int(2) + good[1:], "not_a_model": b"GIF89a" + bytes(50)}[damage]
+            "version": b"\x01\x02" + good[2:], "not_a_model": b"GIF89a" + bytes(50)}[damage]
     with pytest.raises(ValueError):
         shapefit.parse_model(data)
     path = tmp_path / "bad.dat"

@@ -10,19 +10,8 @@ cascade reads the Yale 03 shut eyes at or above the smallest open eye; ten casca
 500 trees keep them apart with half the margin for 0.4 ms a fit.  QC keeps the full
 model; this stays a calibration tool.
 
-The serialized layout (read from the file and verified on every parse: counts, and that
-the parse consumes exactly all bytes)::
-
-    int version (1)
-    matrix initial_shape            -nr, -nc, then nr*nc floats
-    vector<vector<tree>> forests    size, then items
-        tree = vector<split> splits (split = ulong idx1, ulong idx2, float thresh)
-               vector<matrix> leaf_values
-    vector<vector<ulong>> anchor_idx
-    vector<vector<vector<float,2>>> deltas   (a 2-vector is two floats)
-
-Every integer is a header byte (low nibble = number of little-endian bytes that follow,
-0x80 = negative) and those bytes; a float is two integers (mantissa, exponent).
+The serialized layout is dlib's (described in ``qc/shapefit.py``, whose ``read_int`` this
+module uses); every parse verifies the counts and that it consumes exactly all bytes.
 Truncating copies the byte ranges of the kept trees and rewrites the vector sizes.
 """
 from __future__ import annotations
@@ -32,26 +21,19 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from qc.shapefit import read_int
+
 SPLITS_PER_TREE = 15
 LEAVES_PER_TREE = 16
 
 
 # ------------------------------------------------------------------ integers
-def read_int(b: bytes, p: int) -> tuple[int, int]:
-    """Decode one dlib integer at ``p``; returns ``(value, next position)``."""
-    h = b[p]
-    n = h & 0x0F
-    if p + 1 + n > len(b):
-        raise ValueError(f"truncated integer at byte {p}")
-    v = int.from_bytes(b[p + 1:p + 1 + n], "little")
-    return (-v if h & 0x80 else v), p + 1 + n
-
-
 def write_int(v: int) -> bytes:
-    """Encode one integer the way dlib does (minimal little-endian bytes)."""
+    """Encode one integer the way dlib does (minimal little-endian bytes; zero as one
+    byte: dlib refuses a zero-length integer)."""
     neg = v < 0
     a = -v if neg else v
-    body = a.to_bytes((a.bit_length() + 7) // 8, "little") if a else b""
+    body = a.to_bytes(max(1, (a.bit_length() + 7) // 8), "little")
     if len(body) > 8:
         raise ValueError(f"integer out of range: {v}")
     return bytes([len(body) | (0x80 if neg else 0)]) + body
