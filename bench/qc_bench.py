@@ -19,8 +19,8 @@ photo, median per photo of:
 and the ratios b/a0 (target ≤ 1.3) and c/(a0 + enc) (target ≤ 1.15), on the medians and
 on the fastest round of each photo.  (b), (c) and (a1) fit the landmarks with
 qc.shapefit when it is built (dlib's model and points, our C loop); the baselines (a0),
-(a) use face_recognition, i.e. dlib's predictor.  The machine is shared: the load average is printed
-with the numbers; compare ratios, not milliseconds.
+(a) use face_recognition, i.e. dlib's predictor.  The machine is shared: the load
+average is printed with the numbers; compare ratios, not milliseconds.
 
     .venv/bin/python bench/qc_bench.py [--repeat 5] [--profile] [--stages]
 
@@ -113,10 +113,12 @@ def main() -> None:
             tc.append(time.perf_counter() - t0)
 
             os.environ["KIOSK_SHAPEFIT"] = "0"
-            t0 = time.perf_counter()
-            qc.check_photo(b, name=n)
-            tbd.append(time.perf_counter() - t0)
-            os.environ.pop("KIOSK_SHAPEFIT")
+            try:
+                t0 = time.perf_counter()
+                qc.check_photo(b, name=n)
+                tbd.append(time.perf_counter() - t0)
+            finally:
+                os.environ.pop("KIOSK_SHAPEFIT")
 
     a, a0, a1, b_, bd, c, e = (statistics.median(x) * 1000 for x in (ta, ta0, ta1, tb, tbd, tc, te))
     load1 = os.getloadavg()
