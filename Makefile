@@ -7,6 +7,8 @@ setup:
 demo: setup
 	.venv/bin/kiosk demo
 
-test: setup
+# System packages first: setup compiles QC's landmark library when a C compiler is there.
+test:
 	@scripts/install-system-deps
+	@scripts/setup-env
 	.venv/bin/python -m pytest
