@@ -346,7 +346,12 @@ def prepare(path: str | os.PathLike | None = None) -> ShapeModel | None:
 
 @functools.cache
 def _lib():
-    lib = ctypes.CDLL(str(_LIB))
+    """The C entry point, or ``None`` when the library is not built (remembered: the
+    fallback path must not retry the load on every fit)."""
+    try:
+        lib = ctypes.CDLL(str(_LIB))
+    except OSError:
+        return None
     f = lib.shapefit
     f.restype = None
     vp, i, d = ctypes.c_void_p, ctypes.c_int, ctypes.c_double
@@ -364,11 +369,7 @@ def available() -> bool:
     if os.environ.get("KIOSK_SHAPEFIT", "1") == "0":
         return False
     with _lock:
-        try:
-            _lib()
-        except OSError:
-            return False
-        return _model() is not None
+        return _lib() is not None and _model() is not None
 
 
 _UNIT = np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0]])
@@ -397,8 +398,8 @@ def fit(img: np.ndarray, rect: tuple[int, int, int, int], model: ShapeModel | No
     (``(H, W, 3)`` RGB or ``(H, W)`` grey, uint8) and the integer rectangle ``rect``
     ``(left, top, right, bottom)``.  Requires :func:`available` (or ``model``)."""
     m = model if model is not None else _model()
-    if m is None:
-        raise RuntimeError("shapefit: no parsed model")
+    if m is None or _lib() is None:
+        raise RuntimeError("shapefit: the library is not built or the model is not parsed")
     if img.dtype != np.uint8 or img.ndim not in (2, 3) or (img.ndim == 3 and img.shape[2] != 3):
         raise ValueError(f"expected an 8-bit grey or RGB image, got {img.dtype} {img.shape}")
     img = np.ascontiguousarray(img)
